@@ -1,0 +1,38 @@
+"""SQLAlchemy models, one module per aggregate."""
+
+from surveys.models.assignment import AccessToken, Assignment, Draft
+from surveys.models.cycle import DEFAULT_THRESHOLDS, Cycle, Nomination, Participant
+from surveys.models.employee import Employee
+from surveys.models.enums import (
+    AssignmentStatus,
+    CycleState,
+    NominationMode,
+    NominationStatus,
+    OutboxStatus,
+    Relationship,
+    TokenPurpose,
+)
+from surveys.models.outbox import OutboxMessage
+from surveys.models.response import Response, ResponseComment, ResponseItem
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "AccessToken",
+    "Assignment",
+    "AssignmentStatus",
+    "Cycle",
+    "CycleState",
+    "Draft",
+    "Employee",
+    "Nomination",
+    "NominationMode",
+    "NominationStatus",
+    "OutboxMessage",
+    "OutboxStatus",
+    "Participant",
+    "Relationship",
+    "Response",
+    "ResponseComment",
+    "ResponseItem",
+    "TokenPurpose",
+]

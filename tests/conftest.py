@@ -1,0 +1,112 @@
+"""Fixtures: an app per database backend (SQLite always, PostgreSQL when reachable).
+
+Database tests run once per backend: ``[sqlite]`` and ``[postgresql]`` in their ids.
+PostgreSQL is used when ``TEST_DATABASE_URL`` points at a server (a fresh database
+``<name>_feedback360`` is created on it); otherwise those runs skip and say why.
+"""
+
+from __future__ import annotations
+
+import os
+
+import flask_migrate
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from surveys.db import Base
+from webapp import create_app
+from webapp.extensions import db
+
+TEST_CONFIG = {
+    "TESTING": True,
+    "SECRET_KEY": "test-secret-key-that-is-long-enough-0123456789",
+    "QUEUE_URL": "memory://",
+    "MAIL_URL": "",
+    "BASE_URL": "http://localhost",
+    "WTF_CSRF_ENABLED": False,
+    "SERVER_NAME": "localhost",
+}
+
+
+def _postgres_url() -> tuple[str | None, str]:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        return None, "TEST_DATABASE_URL is not set (point it at a PostgreSQL server)"
+    base = make_url(url)
+    name = f"{base.database or 'test'}_feedback360"
+    try:
+        engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        engine.dispose()
+    except sa.exc.OperationalError as error:
+        return None, f"PostgreSQL at {base.render_as_string()} unreachable: {error.orig}"
+    return base.set(database=name).render_as_string(hide_password=False), ""
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request, tmp_path_factory):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    url, reason = _postgres_url()
+    if url is None:
+        pytest.skip(reason)
+    return url
+
+
+@pytest.fixture(scope="session")
+def _app(database_url, tmp_path_factory):
+    app = create_app(
+        {
+            **TEST_CONFIG,
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        }
+    )
+    with app.app_context():
+        flask_migrate.upgrade()
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def app(_app):
+    """The app with an empty database; every table is emptied after the test."""
+    saved = dict(_app.config)
+    yield _app
+    _app.config.clear()
+    _app.config.update(saved)
+    with _app.app_context():
+        db.session.remove()
+        _empty_tables()
+
+
+def _empty_tables() -> None:
+    tables = [t for t in Base.metadata.sorted_tables]
+    with db.engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in tables)
+            conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(tables):
+                conn.execute(table.delete())
+
+
+@pytest.fixture
+def session(app):
+    """``db.session`` inside an app context (services take a plain SQLAlchemy session)."""
+    with app.app_context():
+        yield db.session
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()

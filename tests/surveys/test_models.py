@@ -1,0 +1,43 @@
+import pytest
+
+from surveys.errors import IllegalTransition
+from surveys.models import Cycle, CycleState, Employee
+
+
+def make_cycle(**kw):
+    return Cycle(name="Q1", bank_key="pulse", bank_version="1", bank_snapshot={}, **kw)
+
+
+@pytest.mark.parametrize(
+    ("start", "target"),
+    [
+        (CycleState.DRAFT, CycleState.CLOSED),
+        (CycleState.DRAFT, CycleState.RELEASED),
+        (CycleState.NOMINATING, CycleState.CLOSED),
+        (CycleState.OPEN, CycleState.RELEASED),
+        (CycleState.OPEN, CycleState.DRAFT),
+        (CycleState.RELEASED, CycleState.OPEN),
+    ],
+)
+def test_illegal_cycle_moves_are_refused(start, target):
+    cycle = make_cycle(state=start)
+    with pytest.raises(IllegalTransition, match=f"is {start.value}; it cannot move to"):
+        cycle.move_to(target)
+    assert cycle.state == start
+
+
+def test_cycle_walks_the_whole_state_machine():
+    cycle = make_cycle(state=CycleState.DRAFT)
+    for target in ("nominating", "open", "closed", "released"):
+        cycle.move_to(CycleState(target))
+        assert cycle.state == target
+
+
+def test_models_round_trip_with_aware_utc_times(session):
+    boss = Employee(external_id="E1", name="Ada", email="ada@example.com")
+    session.add(Employee(external_id="E2", name="Bob", email="bob@example.com", manager=boss))
+    session.commit()
+    session.expire_all()
+    bob = session.query(Employee).filter_by(external_id="E2").one()
+    assert bob.manager.name == "Ada"
+    assert bob.created_at.tzinfo is not None

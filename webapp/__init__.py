@@ -1,0 +1,44 @@
+"""The Flask application: survey pages for raters, console for HR, CLI, jobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from webapp.config import from_env
+from webapp.extensions import csrf, db, login_manager, migrate
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Application factory; ``config`` overrides the environment (tests pass it)."""
+    app = Flask(__name__, instance_relative_config=True)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.update(from_env(app.instance_path))
+    if config:
+        app.config.update(config)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+
+    from webapp import jobs
+
+    jobs.init_app(app)
+
+    from webapp import errors, rater
+
+    errors.init_app(app)
+    app.register_blueprint(rater.bp)
+    if app.config["DEV_PAGES"]:
+        from webapp import dev
+
+        app.register_blueprint(dev.bp)
+
+    from webapp.cli import register_commands
+
+    register_commands(app)
+    return app
