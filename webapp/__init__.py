@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import Flask
 
 from webapp.config import from_env
-from webapp.extensions import csrf, db, login_manager, migrate
+from webapp.extensions import csrf, db, migrate
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -19,11 +19,12 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(from_env(app.instance_path))
     if config:
         app.config.update(config)
+    app.jinja_env.trim_blocks = True
+    app.jinja_env.lstrip_blocks = True
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     csrf.init_app(app)
-    login_manager.init_app(app)
 
     from webapp import jobs
 

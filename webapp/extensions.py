@@ -1,6 +1,5 @@
 """Flask extensions, created unbound and initialised in create_app."""
 
-from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
@@ -12,4 +11,3 @@ from surveys.db import Base
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 csrf = CSRFProtect()
-login_manager = LoginManager()

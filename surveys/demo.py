@@ -1,0 +1,149 @@
+"""A demo organisation with an open cycle, some answers already in, for newcomers to click."""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from surveys import cycles, responses
+from surveys.banks import get_bank
+from surveys.db import utcnow
+from surveys.models import (
+    AccessToken,
+    Assignment,
+    AssignmentStatus,
+    Cycle,
+    Employee,
+    OutboxMessage,
+)
+from surveys.tokens import hash_token
+
+DEMO_CYCLE = "Demo 360 – Autumn 2026"
+
+#: (id, name, manager id, department)
+PEOPLE = [
+    ("D001", "Amara Okafor", None, "Leadership"),
+    ("D002", "Lukas Becker", "D001", "Engineering"),
+    ("D003", "Mei Chen", "D002", "Engineering"),
+    ("D004", "Diego Alvarez", "D002", "Engineering"),
+    ("D005", "Priya Raman", "D002", "Engineering"),
+    ("D006", "Sofia Rossi", "D002", "Engineering"),
+    ("D007", "Kwame Mensah", "D002", "Engineering"),
+    ("D008", "Hannah Schmidt", "D001", "Product"),
+    ("D009", "Yuki Tanaka", "D008", "Product"),
+    ("D010", "Tomás Silva", "D008", "Product"),
+    ("D011", "Fatima Zahra", "D008", "Product"),
+    ("D012", "Erik Larsen", "D008", "Product"),
+    ("D013", "Aisha Bello", "D001", "People"),
+    ("D014", "Ravi Patel", "D013", "People"),
+    ("D015", "Olivia Brown", "D013", "People"),
+    ("D016", "Noah Williams", "D013", "People"),
+]
+
+
+@dataclass
+class DemoResult:
+    cycle: Cycle
+    created: bool
+    open_links: list[tuple[str, str]] = field(default_factory=list)
+
+
+def load_demo(session: Session, *, base_url: str, seed: int = 360) -> DemoResult:
+    """Create the demo org and cycle once; later calls only list the open links again."""
+    existing = session.scalar(select(Cycle).where(Cycle.name == DEMO_CYCLE))
+    if existing is not None:
+        return DemoResult(existing, False, open_links(session, existing))
+    by_id: dict[str, Employee] = {
+        e.external_id: e
+        for e in session.scalars(
+            select(Employee).where(Employee.external_id.in_([p[0] for p in PEOPLE]))
+        )
+    }
+    for external_id, name, manager_id, department in PEOPLE:
+        person = by_id.get(external_id) or Employee(external_id=external_id, name=name)
+        person.email = _email(name)
+        person.department = department
+        person.manager = by_id.get(manager_id) if manager_id else None
+        session.add(person)
+        by_id[external_id] = person
+    session.flush()
+    cycle = cycles.create_cycle(
+        session,
+        name=DEMO_CYCLE,
+        bank=get_bank("individual_contributor"),
+        participants=list(by_id.values()),
+        settings={"peer_min": 2, "peer_max": 4,
+                  "close_date": (utcnow() + timedelta(days=21)).date().isoformat()},
+    )
+    cycles.launch_cycle(session, cycle, base_url=base_url)
+    _answer_some(session, cycle, random.Random(seed))
+    return DemoResult(cycle, True, open_links(session, cycle))
+
+
+def _email(name: str) -> str:
+    local = re.sub(r"[^a-z.]", "", name.lower().replace(" ", ".").replace("á", "a"))
+    return f"{local}@demo.example"
+
+
+def _answer_some(session: Session, cycle: Cycle, rng: random.Random) -> None:
+    """Submit about 60% of the surveys with plausible answers (leaves the rest to click)."""
+    bank = responses.cycle_bank(cycle)
+    talent = {p.id: rng.gauss(0, 0.6) for p in cycle.participants}
+    assignments = session.scalars(
+        select(Assignment).where(Assignment.cycle_id == cycle.id).order_by(Assignment.id)
+    ).all()
+    lenient: dict[int, float] = {}
+    for assignment in assignments:
+        if rng.random() > 0.6:
+            continue
+        bias = lenient.setdefault(assignment.rater_id, rng.gauss(0.2, 0.4))
+        ratings: dict[str, int | str] = {}
+        for item in bank.items:
+            if rng.random() < 0.05:
+                ratings[item.id] = responses.NA
+                continue
+            value = 3.4 + talent[assignment.participant_id] + bias + rng.gauss(0, 0.7)
+            ratings[item.id] = min(bank.scale.max, max(bank.scale.min, round(value)))
+        comments = {}
+        if bank.open_questions and rng.random() < 0.7:
+            comments[bank.open_questions[0].id] = rng.choice(COMMENTS)
+        responses.save_draft(session, assignment, responses.Answers(ratings, comments))
+        responses.submit(session, assignment)
+
+
+COMMENTS = [
+    "Always explains the why behind a decision, which makes it easy to follow.",
+    "Very reliable: when something is promised, it gets done.",
+    "Great at unblocking others, sometimes at the cost of their own focus time.",
+    "Asks good questions in reviews and shares credit generously.",
+    "Could share progress earlier; we sometimes learn about problems late.",
+]
+
+
+def open_links(session: Session, cycle: Cycle) -> list[tuple[str, str]]:
+    """(description, URL) of survey links still waiting in the outbox for unanswered surveys."""
+    found = []
+    link = re.compile(r"(https?://\S+/s/(\S+))")
+    for message in session.scalars(
+        select(OutboxMessage).where(OutboxMessage.cycle_id == cycle.id).order_by(OutboxMessage.id)
+    ):
+        for url, raw in link.findall(message.body or ""):
+            assignment = _assignment_for(session, raw)
+            if assignment is not None and assignment.status in (
+                AssignmentStatus.PENDING, AssignmentStatus.IN_PROGRESS
+            ):
+                who = "self-assessment" if assignment.relationship.value == "self" else (
+                    f"feedback for {assignment.participant.employee.name}"
+                )
+                found.append((f"{message.to_name}: {who} ({assignment.relationship.label})", url))
+    return found
+
+
+def _assignment_for(session: Session, raw: str) -> Assignment | None:
+    token = session.scalar(select(AccessToken).where(AccessToken.token_hash == hash_token(raw)))
+    return token.assignment if token is not None else None

@@ -1,0 +1,266 @@
+"""Filling in a survey: drafts (autosave), submission into an anonymous Response, declining.
+
+A submission is one transaction: a conditional UPDATE claims the assignment (so a double
+submit, a second tab or a retry finds it already submitted), the response and its answers
+are inserted with Core bulk inserts, the draft is deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from surveys.banks import Bank
+from surveys.db import utcnow
+from surveys.errors import DomainError
+from surveys.models import (
+    Assignment,
+    AssignmentStatus,
+    Cycle,
+    CycleState,
+    Draft,
+    Relationship,
+    Response,
+    ResponseComment,
+    ResponseItem,
+    TokenPurpose,
+)
+from surveys.models.response import new_response_id
+from surveys.tokens import resolve_token
+
+#: Longest comment we keep; longer ones are refused with a message, never truncated.
+MAX_COMMENT_CHARS = 10_000
+NA = "na"
+
+
+class AlreadySubmitted(DomainError):
+    """The assignment was submitted before (double click, second tab, retry)."""
+
+
+def cycle_bank(cycle: Cycle) -> Bank:
+    """The cycle's frozen bank in the cycle's language (parsed once per process)."""
+    digest = hashlib.sha256(
+        json.dumps(cycle.bank_snapshot, sort_keys=True).encode()
+    ).hexdigest()
+    return _parse_bank(digest, cycle.language, cycle.bank_snapshot)
+
+
+_banks: dict[tuple[str, str], Bank] = {}
+
+
+def _parse_bank(digest: str, language: str, snapshot: dict[str, Any]) -> Bank:
+    key = (digest, language)
+    if key not in _banks:
+        if len(_banks) > 64:
+            _banks.clear()
+        _banks[key] = Bank.from_snapshot(snapshot).localized(language)
+    return _banks[key]
+
+
+def open_assignment(session: Session, raw_token: str) -> Assignment:
+    """The assignment behind a rating link, or NotFound (forged, other purpose, closed)."""
+    token = resolve_token(session, raw_token, TokenPurpose.RATE)
+    assert token.assignment is not None
+    return token.assignment
+
+
+@dataclass
+class Answers:
+    """Answers as posted or as saved: item id -> value (int) or NA; question id -> text."""
+
+    ratings: dict[str, int | str] = field(default_factory=dict)
+    comments: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Validation:
+    answers: Answers
+    #: field name (item or question id) -> message shown next to it
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def clean_answers(bank: Bank, ratings: dict[str, str], comments: dict[str, str]) -> Validation:
+    """Validate raw strings from a form or API against the bank; keep everything valid."""
+    items = {item.id: item for item in bank.items}
+    questions = {q.id: q for q in bank.open_questions}
+    result = Validation(Answers())
+    for item_id, raw in ratings.items():
+        if item_id not in items:
+            result.errors[item_id] = "Unknown question."
+            continue
+        value = (raw or "").strip().lower()
+        if not value:
+            continue
+        if value == NA:
+            result.answers.ratings[item_id] = NA
+            continue
+        try:
+            number = int(value)
+        except ValueError:
+            result.errors[item_id] = "Choose one of the options."
+            continue
+        if number not in bank.scale.values:
+            result.errors[item_id] = (
+                f"Choose a value from {bank.scale.min} to {bank.scale.max}, or N/A."
+            )
+            continue
+        result.answers.ratings[item_id] = number
+    for question_id, text in comments.items():
+        if question_id not in questions:
+            result.errors[question_id] = "Unknown question."
+            continue
+        text = (text or "").replace("\r\n", "\n").strip()
+        if len(text) > MAX_COMMENT_CHARS:
+            result.errors[question_id] = (
+                f"Please keep this under {MAX_COMMENT_CHARS:,} characters"
+                f" (it has {len(text):,})."
+            )
+            continue
+        result.answers.comments[question_id] = text
+    return result
+
+
+def load_draft(session: Session, assignment: Assignment) -> Answers:
+    draft = session.get(Draft, assignment.id)
+    if draft is None:
+        return Answers()
+    return Answers(ratings=dict(draft.answers), comments=dict(draft.comments))
+
+
+def save_draft(session: Session, assignment: Assignment, answers: Answers) -> Answers:
+    """Merge answers into the draft (two tabs editing different sections both keep theirs).
+
+    An empty comment clears the saved one; unanswered items stay as they were.
+    """
+    _require_open(assignment)
+    if assignment.status == AssignmentStatus.SUBMITTED:
+        raise AlreadySubmitted("This survey has already been submitted.")
+    draft = session.scalar(
+        select(Draft).where(Draft.assignment_id == assignment.id).with_for_update()
+    )
+    if draft is None:
+        draft = Draft(assignment_id=assignment.id, answers={}, comments={})
+        session.add(draft)
+    draft.answers = {**draft.answers, **answers.ratings}
+    comments = {**draft.comments, **answers.comments}
+    draft.comments = {k: v for k, v in comments.items() if v}
+    draft.updated_at = utcnow()
+    if assignment.status in (AssignmentStatus.PENDING, AssignmentStatus.DECLINED):
+        assignment.status = AssignmentStatus.IN_PROGRESS
+    session.flush()
+    return Answers(ratings=dict(draft.answers), comments=dict(draft.comments))
+
+
+def missing_required(bank: Bank, answers: Answers) -> list[str]:
+    """Ids of required items and questions without an answer (N/A counts as an answer)."""
+    missing = [i.id for i in bank.items if i.required and i.id not in answers.ratings]
+    missing += [q.id for q in bank.open_questions if q.required and not answers.comments.get(q.id)]
+    return missing
+
+
+def pseudonym(cycle: Cycle, rater_id: int) -> str:
+    """HMAC-SHA256 of the rater id under the cycle's secret key (DESIGN §3)."""
+    if cycle.pseudonym_key is None:
+        raise DomainError("this cycle no longer accepts responses")
+    return hmac.new(cycle.pseudonym_key, str(rater_id).encode(), hashlib.sha256).hexdigest()
+
+
+def submit(session: Session, assignment: Assignment, *, now: datetime | None = None) -> str:
+    """Turn the draft into an anonymous Response; returns the response id.
+
+    Raises AlreadySubmitted if another request got there first, DomainError when required
+    answers are missing or the cycle is not open.
+    """
+    cycle = assignment.cycle
+    _require_open(assignment)
+    if assignment.status == AssignmentStatus.SUBMITTED:
+        raise AlreadySubmitted("This survey has already been submitted.")
+    bank = cycle_bank(cycle)
+    answers = load_draft(session, assignment)
+    missing = missing_required(bank, answers)
+    if missing:
+        raise DomainError(f"{len(missing)} required question(s) still need an answer.")
+    claimed = session.execute(
+        update(Assignment)
+        .where(
+            Assignment.id == assignment.id,
+            Assignment.status.in_(
+                [AssignmentStatus.PENDING, AssignmentStatus.IN_PROGRESS, AssignmentStatus.DECLINED]
+            ),
+        )
+        .values(status=AssignmentStatus.SUBMITTED)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        raise AlreadySubmitted("This survey has already been submitted.")
+    response_id = _store_response(session, assignment, bank, answers, now or utcnow())
+    session.execute(delete(Draft).where(Draft.assignment_id == assignment.id))
+    session.expire(assignment, ["status"])
+    return response_id
+
+
+def _store_response(
+    session: Session, assignment: Assignment, bank: Bank, answers: Answers, now: datetime
+) -> str:
+    response = {
+        "id": new_response_id(),
+        "cycle_id": assignment.cycle_id,
+        "participant_id": assignment.participant_id,
+        "relationship": assignment.relationship,
+        "rater_pseudonym": pseudonym(assignment.cycle, assignment.rater_id),
+        "submitted_on": now.date(),
+    }
+    session.execute(insert(Response), [response])
+    rows = [
+        {
+            "response_id": response["id"],
+            "item_id": item.id,
+            "value": None if answers.ratings[item.id] == NA else int(answers.ratings[item.id]),
+        }
+        for item in bank.items
+        if item.id in answers.ratings
+    ]
+    if rows:
+        session.execute(insert(ResponseItem), rows)
+    comments = [
+        {"response_id": response["id"], "question_id": qid, "text": text}
+        for qid, text in answers.comments.items()
+        if text
+    ]
+    if comments:
+        session.execute(insert(ResponseComment), comments)
+    return response["id"]
+
+
+def decline(session: Session, assignment: Assignment) -> None:
+    """The rater says no. Their draft is discarded; they may still change their mind."""
+    _require_open(assignment)
+    if assignment.status == AssignmentStatus.SUBMITTED:
+        raise AlreadySubmitted("This survey has already been submitted.")
+    assignment.status = AssignmentStatus.DECLINED
+    session.execute(delete(Draft).where(Draft.assignment_id == assignment.id))
+    session.flush()
+
+
+def reopen_declined(session: Session, assignment: Assignment) -> None:
+    _require_open(assignment)
+    if assignment.status == AssignmentStatus.DECLINED:
+        assignment.status = AssignmentStatus.PENDING
+        session.flush()
+
+
+def _require_open(assignment: Assignment) -> None:
+    if assignment.cycle.state != CycleState.OPEN:
+        raise DomainError("This review cycle is closed; answers can no longer be changed.")
+
+
+def role_of(assignment: Assignment) -> str:
+    """Which wording the bank uses for this rater: 'self' or 'others'."""
+    return "self" if assignment.relationship == Relationship.SELF else "others"

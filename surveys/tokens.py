@@ -1,0 +1,63 @@
+"""Emailed links: 256-bit random tokens of which only the SHA-256 is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from surveys.errors import NotFound
+from surveys.models import AccessToken, Assignment, CycleState, Participant, TokenPurpose
+
+TOKEN_BYTES = 32
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def issue_token(
+    session: Session,
+    purpose: TokenPurpose,
+    *,
+    cycle_id: int,
+    assignment: Assignment | None = None,
+    participant: Participant | None = None,
+) -> str:
+    """Create a token row and return the raw token (to be put in an email, nowhere else)."""
+    raw = secrets.token_urlsafe(TOKEN_BYTES)
+    session.add(
+        AccessToken(
+            token_hash=hash_token(raw),
+            purpose=purpose,
+            cycle_id=cycle_id,
+            assignment=assignment,
+            participant=participant,
+        )
+    )
+    return raw
+
+
+#: In which cycle states a link of each purpose works.
+VALID_IN = {
+    TokenPurpose.RATE: {CycleState.OPEN},
+    TokenPurpose.NOMINATE: {CycleState.NOMINATING},
+    TokenPurpose.APPROVE: {CycleState.NOMINATING},
+    TokenPurpose.REPORT: {CycleState.RELEASED},
+}
+
+
+def resolve_token(session: Session, raw: str, purpose: TokenPurpose) -> AccessToken:
+    """Find a live token of this purpose, or raise NotFound (one message for every cause)."""
+    if not raw or len(raw) > 100:
+        raise NotFound("This link is not valid.")
+    token = session.scalar(select(AccessToken).where(AccessToken.token_hash == hash_token(raw)))
+    if (
+        token is None
+        or token.purpose != purpose
+        or token.cycle.state not in VALID_IN[purpose]
+    ):
+        raise NotFound("This link is not valid.")
+    return token

@@ -1,0 +1,154 @@
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from surveys import assignments, cycles
+from surveys.banks import get_bank
+from surveys.db import utcnow
+from surveys.errors import DomainError, IllegalTransition
+from surveys.models import (
+    AccessToken,
+    Assignment,
+    AssignmentStatus,
+    CycleState,
+    OutboxMessage,
+    Relationship,
+)
+from tests import factories as f
+
+
+def rels(session, cycle, person):
+    rows = session.scalars(select(Assignment).where(Assignment.cycle_id == cycle.id)).all()
+    return {(a.rater.external_id, a.relationship.value) for a in rows
+            if a.participant.employee_id == person.id}
+
+
+def test_create_freezes_the_bank_and_validates_settings(session):
+    _, team = f.team(session, 3)
+    cycle = f.cycle(session, team)
+    assert cycle.state == CycleState.DRAFT
+    assert cycle.bank_snapshot == get_bank("pulse").to_snapshot()
+    with pytest.raises(DomainError, match="peer_max must be at least peer_min"):
+        f.cycle(session, team, peer_min=5, peer_max=2)
+    with pytest.raises(DomainError, match="threshold below 2"):
+        f.cycle(session, team, thresholds={"peer": 1})
+    with pytest.raises(DomainError, match="has no 'xx' texts"):
+        f.cycle(session, team, language="xx")
+
+
+def test_launch_assigns_self_manager_reports_and_peers(session):
+    ceo = f.employee(session, "C", "Ceo", department="Eng")
+    boss, team = f.team(session, 4)
+    boss.manager = ceo
+    f.employee(session, "X1", "Other Dept", department="Sales")
+    cycle = f.cycle(session, [boss, *team], peer_max=3)
+    report = cycles.launch_cycle(session, cycle, base_url=f.BASE_URL, allow_short=True)
+    assert cycle.state == CycleState.OPEN and cycle.pseudonym_key is not None
+    member = rels(session, cycle, team[0])
+    assert ("T1", "self") in member
+    assert ("T0", "manager") in member
+    peers = {r for r, rel in member if rel == "peer"}
+    assert peers <= {"T2", "T3", "T4"} and len(peers) == 3
+    boss_raters = rels(session, cycle, boss)
+    assert {("T1", "direct_report"), ("T4", "direct_report"), ("C", "manager")} <= boss_raters
+    # Nobody rates themself as a peer, and each rater appears once per participant.
+    assert all(not (r == "T0" and rel == "peer") for r, rel in boss_raters)
+    assert report.assignments == session.scalar(select(func.count(Assignment.id)))
+    assert ("Other Dept" not in {r for r, _ in member})
+
+
+def test_launch_refuses_participants_short_of_peers(session):
+    _, team = f.team(session, 2)  # each member has one sibling: below the minimum of 2
+    cycle = f.cycle(session, team)
+    with pytest.raises(DomainError, match=r"too few peers \(minimum 2\).*T Member 1 \(1\)"):
+        cycles.launch_cycle(session, cycle, base_url=f.BASE_URL)
+    assert cycle.state == CycleState.DRAFT
+    assert session.scalar(select(func.count(Assignment.id))) == 0
+    cycles.launch_cycle(session, cycle, base_url=f.BASE_URL, allow_short=True)
+    assert cycle.state == CycleState.OPEN
+
+
+def test_launch_writes_one_email_per_rater_and_stores_only_token_hashes(session):
+    boss, team = f.team(session, 4)
+    cycle = f.launched(session, team)
+    raters = session.scalar(select(func.count(func.distinct(Assignment.rater_id))))
+    assert session.scalar(select(func.count(OutboxMessage.id))) == raters
+    raws = f.links(session)
+    assert len(raws) == session.scalar(select(func.count(Assignment.id)))
+    stored = set(session.scalars(select(AccessToken.token_hash)))
+    assert not stored & set(raws)  # the raw token is never stored
+    assert all(len(raw) >= 43 for raw in raws)  # 32 random bytes, base64url
+    boss_mail = session.scalar(select(OutboxMessage).where(OutboxMessage.to_address == boss.email))
+    assert boss_mail.body.count("/s/") == 4  # one email listing all four of the boss's surveys
+    assert cycle.launched_at is not None
+
+
+def test_illegal_moves_raise(session):
+    _, team = f.team(session, 3)
+    cycle = f.cycle(session, team)
+    with pytest.raises(IllegalTransition):
+        cycles.close_cycle(session, cycle)
+    cycles.launch_cycle(session, cycle, base_url=f.BASE_URL)
+    with pytest.raises(IllegalTransition):
+        cycles.launch_cycle(session, cycle, base_url=f.BASE_URL)
+    with pytest.raises(DomainError, match="no nominations"):
+        cycles.start_nominations(session, cycle, base_url=f.BASE_URL)
+
+
+def test_reminders_go_only_to_unanswered_raters_and_respect_interval_and_cap(session):
+    _, team = f.team(session, 3)
+    cycle = f.launched(session, team, reminder_interval_days=2, max_reminders=2)
+    done = session.scalars(select(Assignment).where(Assignment.rater_id == team[0].id)).all()
+    for a in done:
+        a.status = AssignmentStatus.SUBMITTED
+    now = utcnow()
+    assert cycles.remind(session, cycle, base_url=f.BASE_URL, now=now) == 0  # just invited
+    later = now + timedelta(days=2, minutes=1)
+    assert cycles.remind(session, cycle, base_url=f.BASE_URL, now=later) == 3  # boss + 2 members
+    reminded = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "reminder")).all()
+    assert team[0].email not in {m.to_address for m in reminded}
+    assert cycles.remind(session, cycle, base_url=f.BASE_URL, now=later + timedelta(hours=1)) == 0
+    assert cycles.remind(session, cycle, base_url=f.BASE_URL, now=later + timedelta(days=2)) == 3
+    assert cycles.remind(session, cycle, base_url=f.BASE_URL, now=later + timedelta(days=9)) == 0
+
+
+def test_schedule_closes_cycles_past_their_close_date(session):
+    _, team = f.team(session, 3)
+    cycle = f.launched(session, team, close_date=(utcnow() + timedelta(days=1)).date().isoformat())
+    result = cycles.run_schedule(session, base_url=f.BASE_URL, now=utcnow() + timedelta(days=3))
+    assert result["closed"] == 1
+    assert cycle.state == CycleState.CLOSED
+
+
+def test_hr_adds_and_removes_raters_while_open(session):
+    outsider = f.employee(session, "Z", "Zed Outsider", department="Sales")
+    _, team = f.team(session, 3)
+    cycle = f.launched(session, team)
+    added = cycles.invite_rater(session, cycle, team[0], outsider, Relationship.OTHER,
+                                base_url=f.BASE_URL)
+    assert added.relationship == Relationship.OTHER
+    assert session.scalar(select(OutboxMessage).where(OutboxMessage.to_address == outsider.email))
+    with pytest.raises(DomainError, match="already rates"):
+        cycles.invite_rater(session, cycle, team[0], outsider, Relationship.PEER,
+                            base_url=f.BASE_URL)
+    with pytest.raises(DomainError, match="never rates themself"):
+        cycles.invite_rater(session, cycle, team[0], team[0], Relationship.PEER,
+                            base_url=f.BASE_URL)
+    assignments.remove_rater(session, added)
+    assert ("Z", "other") not in rels(session, cycle, team[0])
+    submitted = cycles.find_assignment(session, cycle, team[0], team[1])
+    submitted.status = AssignmentStatus.SUBMITTED
+    with pytest.raises(DomainError, match="already submitted"):
+        assignments.remove_rater(session, submitted)
+
+
+def test_suggested_peers_prefer_same_manager_then_department(session):
+    boss, team = f.team(session, 2)
+    dept_mate = f.employee(session, "D1", "Aaron Dept", department="Eng")
+    f.employee(session, "S1", "Sam Sales", department="Sales")
+    cycle = f.cycle(session, [team[0]], peer_max=5)
+    cycles.launch_cycle(session, cycle, base_url=f.BASE_URL)
+    peers = [r for r, rel in sorted(rels(session, cycle, team[0])) if rel == "peer"]
+    assert peers == ["D1", "T2"]
+    assert dept_mate.external_id in peers

@@ -1,0 +1,200 @@
+import threading
+
+import pytest
+from sqlalchemy import func, inspect, select
+from sqlalchemy.orm import Session
+
+from surveys import cycles, responses
+from surveys.errors import DomainError, NotFound
+from surveys.models import (
+    Assignment,
+    AssignmentStatus,
+    Draft,
+    Relationship,
+    Response,
+    ResponseComment,
+    ResponseItem,
+)
+from tests import factories as f
+
+
+@pytest.fixture
+def open_cycle(session):
+    _, team = f.team(session, 4)
+    cycle = f.launched(session, team)
+    return cycle, team
+
+
+def assignment(session, participant, rater):
+    return session.scalar(
+        select(Assignment).where(
+            Assignment.rater_id == rater.id, Assignment.participant.has(employee_id=participant.id)
+        )
+    )
+
+
+def fill(session, a, value=4):
+    bank = responses.cycle_bank(a.cycle)
+    answers = responses.Answers({i.id: value for i in bank.items},
+                                {q.id: "Good <b>work</b>" for q in bank.open_questions})
+    responses.save_draft(session, a, answers)
+    return answers
+
+
+def test_submit_stores_answers_against_a_pseudonym_not_the_rater(session, open_cycle):
+    cycle, team = open_cycle
+    a = assignment(session, team[0], team[1])
+    fill(session, a, 4)
+    response_id = responses.submit(session, a)
+    session.commit()
+    response = session.get(Response, response_id)
+    assert response.relationship == Relationship.PEER
+    assert response.rater_pseudonym == responses.pseudonym(cycle, team[1].id)
+    assert len(response.rater_pseudonym) == 64
+    columns = {c.key for c in inspect(Response).columns}
+    assert not {"rater_id", "assignment_id", "submitted_at"} & columns
+    assert type(response.submitted_on).__name__ == "date"  # coarsened to the day
+    values = session.scalars(select(ResponseItem.value).where(ResponseItem.response_id == response_id))
+    assert set(values) == {4}
+    assert session.get(Draft, a.id) is None
+    assert a.status == AssignmentStatus.SUBMITTED
+
+
+def test_same_rater_has_one_pseudonym_per_cycle(session, open_cycle):
+    cycle, team = open_cycle
+    for participant in team[1:3]:
+        a = assignment(session, participant, team[0])
+        fill(session, a)
+        responses.submit(session, a)
+    session.commit()
+    pseudonyms = session.scalars(
+        select(Response.rater_pseudonym).where(Response.relationship == Relationship.PEER)
+    ).all()
+    assert len(pseudonyms) == 2 and len(set(pseudonyms)) == 1
+
+
+def test_double_submit_is_refused_and_keeps_one_response(session, open_cycle):
+    _, team = open_cycle
+    a = assignment(session, team[0], team[1])
+    fill(session, a)
+    responses.submit(session, a)
+    session.commit()
+    with pytest.raises(responses.AlreadySubmitted):
+        responses.submit(session, a)
+    with pytest.raises(responses.AlreadySubmitted):
+        responses.save_draft(session, a, responses.Answers({}, {}))
+    assert session.scalar(select(func.count(Response.id))) == 1
+
+
+def test_racing_submits_create_exactly_one_response(app, session, open_cycle):
+    """Two requests submit the same assignment at once (two tabs, a retry)."""
+    _, team = open_cycle
+    a = assignment(session, team[0], team[1])
+    fill(session, a)
+    session.commit()
+    engine = session.get_bind()
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def submit():
+        with app.app_context(), Session(engine) as s:
+            mine = s.get(Assignment, a.id)
+            barrier.wait()
+            try:
+                responses.submit(s, mine)
+                s.commit()
+                outcomes.append("ok")
+            except responses.AlreadySubmitted:
+                s.rollback()
+                outcomes.append("already")
+            except Exception as error:  # SQLite may report the lock instead of waiting
+                s.rollback()
+                outcomes.append(type(error).__name__)
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("ok") == 1, outcomes
+    session.expire_all()
+    assert session.scalar(select(func.count(Response.id))) == 1
+    assert session.scalar(select(func.count()).select_from(ResponseItem)) == len(
+        responses.cycle_bank(a.cycle).items
+    )
+
+
+def test_clean_answers_keeps_valid_and_reports_each_bad_value(session, open_cycle):
+    cycle, _ = open_cycle
+    bank = responses.cycle_bank(cycle)
+    first, second, third = (i.id for i in bank.items[:3])
+    question = bank.open_questions[0].id
+    checked = responses.clean_answers(
+        bank,
+        {first: "9", second: "abc", third: "NA", "nope": "3"},
+        {question: "x" * (responses.MAX_COMMENT_CHARS + 1)},
+    )
+    assert checked.answers.ratings == {third: "na"}
+    assert "from 1 to 5" in checked.errors[first]
+    assert checked.errors[second] == "Choose one of the options."
+    assert checked.errors["nope"] == "Unknown question."
+    assert "under 10,000 characters" in checked.errors[question]
+
+
+def test_required_items_must_be_answered_before_submit(session, open_cycle):
+    _, team = open_cycle
+    a = assignment(session, team[0], team[1])
+    bank = responses.cycle_bank(a.cycle)
+    required = [i.id for i in bank.items if i.required]
+    assert required, "the pulse bank marks some items required"
+    responses.save_draft(session, a, responses.Answers({bank.items[-1].id: 3}, {}))
+    with pytest.raises(DomainError, match="required question"):
+        responses.submit(session, a)
+    assert a.status == AssignmentStatus.IN_PROGRESS
+    responses.save_draft(session, a, responses.Answers({i: "na" for i in required}, {}))
+    responses.submit(session, a)  # N/A counts as an answer
+
+
+def test_drafts_merge_across_tabs_and_empty_comments_clear(session, open_cycle):
+    _, team = open_cycle
+    a = assignment(session, team[0], team[1])
+    bank = responses.cycle_bank(a.cycle)
+    one, two = bank.items[0].id, bank.items[5].id
+    q = bank.open_questions[0].id
+    responses.save_draft(session, a, responses.Answers({one: 2}, {q: "hello"}))
+    merged = responses.save_draft(session, a, responses.Answers({two: 5}, {}))
+    assert merged.ratings == {one: 2, two: 5} and merged.comments == {q: "hello"}
+    cleared = responses.save_draft(session, a, responses.Answers({}, {q: ""}))
+    assert cleared.comments == {}
+
+
+def test_closed_cycle_refuses_links_and_answers(session, open_cycle):
+    cycle, team = open_cycle
+    raw = f.token_for(session, team[0], "peer")
+    assert responses.open_assignment(session, raw).cycle_id == cycle.id
+    cycles.close_cycle(session, cycle)
+    with pytest.raises(NotFound):
+        responses.open_assignment(session, raw)
+    a = assignment(session, team[0], team[1])
+    with pytest.raises(DomainError, match="closed"):
+        responses.save_draft(session, a, responses.Answers({}, {}))
+
+
+def test_decline_discards_the_draft_and_can_be_undone(session, open_cycle):
+    _, team = open_cycle
+    a = assignment(session, team[0], team[1])
+    fill(session, a)
+    responses.decline(session, a)
+    assert a.status == AssignmentStatus.DECLINED
+    assert session.get(Draft, a.id) is None
+    responses.reopen_declined(session, a)
+    assert a.status == AssignmentStatus.PENDING
+
+
+def test_comments_are_stored_verbatim(session, open_cycle):
+    _, team = open_cycle
+    a = assignment(session, team[0], team[1])
+    fill(session, a)
+    rid = responses.submit(session, a)
+    text = session.scalar(select(ResponseComment.text).where(ResponseComment.response_id == rid))
+    assert text == "Good <b>work</b>"  # escaping is the renderer's job, storage is verbatim

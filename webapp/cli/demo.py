@@ -1,0 +1,32 @@
+"""``feedback360 demo``: a demo organisation with an open cycle to click through."""
+
+from __future__ import annotations
+
+import click
+from flask import current_app
+from flask.cli import with_appcontext
+
+from surveys.demo import load_demo
+from webapp.extensions import db
+
+
+@click.command("demo")
+@with_appcontext
+def command():
+    """Load 16 demo employees and an open review cycle (idempotent), then print links.
+
+    About 60% of the surveys are already answered so `feedback360 cycles status` has
+    something to show; the rest wait in the outbox for you to fill in.
+    """
+    base_url = current_app.config["BASE_URL"]
+    result = load_demo(db.session, base_url=base_url)
+    db.session.commit()
+    cycle = result.cycle
+    click.echo(("Loaded" if result.created else "Already loaded") +
+               f": cycle {cycle.id} {cycle.name!r} [{cycle.state.value}]")
+    click.echo(f"\nEvery email the app would send (click any link): {base_url}/dev/outbox")
+    if result.open_links:
+        click.echo("Some surveys waiting for an answer:")
+        for label, url in result.open_links[:5]:
+            click.echo(f"  {label}\n    {url}")
+    click.echo(f"\nProgress: feedback360 cycles status {cycle.id}")

@@ -1,0 +1,210 @@
+"""Background work on Huey: outbox delivery, scheduled reminders, closing due cycles.
+
+The queue lives in SQLite in the instance folder by default; ``QUEUE_URL=redis://…``
+moves it to Redis; ``memory://`` runs tasks inline (tests).
+
+Mail goes out only after the transaction that wrote it has committed: a session hook
+notes new outbox rows and, after the commit, enqueues :func:`deliver_outbox`. The
+minute :func:`tick` retries whatever that missed (queue down, SMTP down, a crash).
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, has_app_context
+from huey import Huey, crontab
+from huey.consumer import Consumer
+from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
+from sqlalchemy import event, text
+from sqlalchemy.orm import Session
+
+from surveys import cycles
+from surveys.models import OutboxMessage
+from surveys.outbox import DeliveryReport, deliver_pending
+from webapp.config import ConfigError
+from webapp.extensions import db
+from webapp.mail import SmtpTransport, redact
+
+log = logging.getLogger(__name__)
+
+huey = Huey("feedback360", results=False, storage_class=MemoryStorage)
+_app: Flask | None = None
+
+#: PostgreSQL advisory lock held by the one tick that may run the schedule at a time.
+TICK_LOCK_KEY = 0x0F360_71C
+
+
+def configure_queue(url: str) -> None:
+    """Point the queue at ``url``: ``sqlite:///path``, ``redis://…`` or ``memory://``."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        # sqlite:///relative.db or sqlite:////absolute/path.db, as in SQLAlchemy URLs
+        path = parts.path.removeprefix("/")
+        if not path:
+            raise ValueError(f"QUEUE_URL {url!r} names no file: use sqlite:///path/to/queue.db")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        storage: Any = SqliteStorage(huey.name, filename=path)
+    elif parts.scheme in ("redis", "rediss", "unix"):
+        storage = RedisStorage(huey.name, url=url)
+    elif parts.scheme != "memory":
+        raise ValueError(
+            f"QUEUE_URL must be sqlite:///…, redis://… or memory://, not {redact(url)!r}"
+        )
+    huey.storage.close()
+    huey.immediate = parts.scheme == "memory"  # (re)creates a MemoryStorage when it changes
+    if not huey.immediate:
+        huey.storage = storage
+
+
+def init_app(app: Flask) -> None:
+    """Bind the jobs to ``app``; a malformed QUEUE_URL or MAIL_URL stops start-up here."""
+    global _app
+    try:
+        configure_queue(app.config["QUEUE_URL"])
+        if app.config["MAIL_URL"]:
+            SmtpTransport.from_url(app.config["MAIL_URL"], app.config["MAIL_FROM"])
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
+    _app = app
+
+
+# -- after-commit delivery -------------------------------------------------------------
+
+
+@event.listens_for(Session, "after_flush")
+def _note_new_mail(session, flush_context):
+    if any(isinstance(obj, OutboxMessage) for obj in session.new):
+        session.info["outbox_dirty"] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _note_bulk_mail(state):
+    # Bulk launches insert outbox rows through Core-style statements, not session.add().
+    table = getattr(state.statement, "table", None) if state.is_insert else None
+    if table is not None and table.name == OutboxMessage.__tablename__:
+        state.session.info["outbox_dirty"] = True
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_mail(session):
+    session.info.pop("outbox_dirty", None)
+
+
+@event.listens_for(Session, "after_commit")
+def _kick_delivery(session):
+    # Mail goes out only after the transaction that wrote it has committed.
+    if session.info.pop("outbox_dirty", False) and _app is not None:
+        try:
+            deliver_outbox()
+        except Exception:  # the queue being down must never fail the user's request
+            log.exception("could not queue outbox delivery; the periodic tick will retry")
+
+
+# -- delivery ----------------------------------------------------------------------------
+
+
+def transport() -> SmtpTransport | None:
+    """The SMTP transport MAIL_URL describes, or None when mail stays in the outbox."""
+    config = current_app.config
+    if not config["MAIL_URL"]:
+        return None
+    return SmtpTransport.from_url(config["MAIL_URL"], config["MAIL_FROM"])
+
+
+def deliver_now() -> DeliveryReport | None:
+    """Deliver due messages in this process (needs an app context); None without MAIL_URL."""
+    smtp = transport()
+    if smtp is None:
+        return None
+    with Session(db.engine) as session, smtp.connect() as send:
+        return deliver_pending(session, send)
+
+
+def send_outbox_now() -> int:
+    """Deliver due messages in this process (needs an app context). Returns how many sent."""
+    report = deliver_now()
+    return report.sent if report else 0
+
+
+def _app_context():
+    # Inline (immediate) tasks run inside the caller's context; worker threads need one.
+    if has_app_context():
+        return nullcontext()
+    if _app is None:
+        raise RuntimeError("jobs.init_app(app) was not called")
+    return _app.app_context()
+
+
+@huey.task()
+def deliver_outbox() -> None:
+    with _app_context():
+        send_outbox_now()
+
+
+def _schedule_lock(session: Session) -> bool:
+    """Whether this tick may run the schedule (so several workers never remind twice).
+
+    PostgreSQL: a transaction-scoped advisory lock, released on commit or crash.
+    SQLite runs one writer at a time, and a second tick finds the reminders already done.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    query = text("SELECT pg_try_advisory_xact_lock(:key)")
+    return bool(session.scalar(query, {"key": TICK_LOCK_KEY}))
+
+
+@huey.periodic_task(crontab(minute="*"))
+def tick() -> None:
+    """Every minute: close cycles past their date, send due reminders, retry due mail."""
+    with _app_context():
+        with Session(db.engine) as session:
+            try:
+                if _schedule_lock(session):
+                    result = cycles.run_schedule(session, base_url=current_app.config["BASE_URL"])
+                    session.commit()
+                    if any(result.values()):
+                        log.info("schedule: %s", result)
+            except Exception:  # one bad cycle must not stop the mail below
+                session.rollback()
+                log.exception("the scheduled run failed; it is retried next minute")
+        send_outbox_now()
+
+
+# -- consumers ---------------------------------------------------------------------------
+
+
+def create_consumer(*, workers: int = 2, periodic: bool = True, embedded: bool = False):
+    """A Huey consumer with ``workers`` threads for this process's app.
+
+    ``embedded`` consumers (inside ``serve``) leave the process's signal handlers alone,
+    so Ctrl-C still reaches the web server; start one with ``.start()`` and end it with
+    ``.stop(graceful=True)``. A standalone consumer blocks in ``.run()``.
+    """
+    if huey.immediate:
+        raise RuntimeError(
+            "QUEUE_URL=memory:// runs tasks inline, there is nothing to consume;"
+            " use sqlite:///path/to/queue.db or redis://host:6379/0"
+        )
+    consumer: Consumer = huey.create_consumer(
+        workers=workers,
+        periodic=periodic,
+        worker_type="thread",
+        initial_delay=0.1,
+        max_delay=2.0,  # an email launched from the browser goes out within seconds
+        shutdown_timeout=10.0,
+    )
+    if embedded:
+        # Huey installs SIGINT/SIGTERM handlers meant for its own main loop, which
+        # an embedded consumer doesn't run; keep the web server's handlers instead.
+        consumer._set_signal_handlers = lambda: None  # type: ignore[method-assign]
+    return consumer
+
+
+def describe_queue(url: str) -> str:
+    """QUEUE_URL fit for printing (password hidden)."""
+    return redact(url)

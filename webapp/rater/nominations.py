@@ -1,0 +1,106 @@
+"""Nomination pages from emailed links: the participant proposes peers, the manager approves."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from surveys import nominations
+from surveys.errors import DomainError, NotFound
+from surveys.models import Employee, NominationStatus, TokenPurpose
+from surveys.tokens import resolve_token
+from webapp.extensions import db
+from webapp.rater import bp
+from webapp.rater.forms import SurveyForm
+
+
+def _participant(token: str, purpose: TokenPurpose):
+    try:
+        return resolve_token(db.session, token, purpose).participant
+    except NotFound:
+        abort(404)
+
+
+def _chosen_ids() -> list[int]:
+    return [int(v) for v in request.form.getlist("nominee") if v.isdigit()]
+
+
+def _page(template: str, token: str, participant, chosen: list[int], status: int = 200):
+    query = request.args.get("q", "")
+    candidates = nominations.eligible_peers(db.session, participant, query)
+    chosen_people = list(db.session.scalars(select(Employee).where(Employee.id.in_(chosen))))
+    listed = {e.id for e in candidates}
+    return (
+        render_template(
+            template,
+            token=token,
+            participant=participant,
+            cycle=participant.cycle,
+            candidates=[e for e in chosen_people if e.id not in listed] + candidates,
+            chosen=set(chosen),
+            query=query,
+            form=SurveyForm(),
+        ),
+        status,
+    )
+
+
+def _current(participant, *statuses) -> list[int]:
+    return [n.nominee_id for n in participant.nominations if n.status in statuses]
+
+
+@bp.get("/n/<token>")
+def nominate(token: str):
+    participant = _participant(token, TokenPurpose.NOMINATE)
+    chosen = _current(participant, NominationStatus.PROPOSED, NominationStatus.APPROVED)
+    return _page("rater/nominate.html", token, participant, chosen)
+
+
+@bp.post("/n/<token>")
+def submit_nominations(token: str):
+    participant = _participant(token, TokenPurpose.NOMINATE)
+    if not SurveyForm().validate_on_submit():
+        abort(400)
+    chosen = _chosen_ids()
+    try:
+        sent = nominations.submit_nominations(
+            db.session, participant, chosen, base_url=_base_url()
+        )
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return _page("rater/nominate.html", token, participant, chosen, 422)
+    db.session.commit()
+    flash("Thank you – your nominations were sent to your manager for approval." if sent
+          else "Thank you – your nominations are saved.", "info")
+    return redirect(url_for(".nominate", token=token))
+
+
+@bp.get("/a/<token>")
+def approve(token: str):
+    participant = _participant(token, TokenPurpose.APPROVE)
+    chosen = _current(participant, NominationStatus.PROPOSED, NominationStatus.APPROVED)
+    return _page("rater/approve.html", token, participant, chosen)
+
+
+@bp.post("/a/<token>")
+def submit_approval(token: str):
+    participant = _participant(token, TokenPurpose.APPROVE)
+    if not SurveyForm().validate_on_submit():
+        abort(400)
+    chosen = _chosen_ids()
+    try:
+        nominations.approve_nominations(db.session, participant, chosen, by="manager")
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        return _page("rater/approve.html", token, participant, chosen, 422)
+    db.session.commit()
+    flash(f"Approved {len(chosen)} raters for {participant.employee.name}.", "info")
+    return redirect(url_for(".approve", token=token))
+
+
+def _base_url() -> str:
+    from flask import current_app
+
+    return current_app.config["BASE_URL"]

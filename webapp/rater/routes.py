@@ -1,0 +1,193 @@
+"""The survey page: opened from the emailed link, no login, works without JavaScript.
+
+GET shows one section (a competency, or the final comments-and-submit page); POST saves
+the section into the server-side draft and redirects (post/redirect/get). JavaScript only
+adds autosave through ``/autosave``.
+"""
+
+from __future__ import annotations
+
+from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from sqlalchemy.exc import OperationalError
+
+from surveys import responses
+from surveys.errors import DomainError, NotFound
+from surveys.models import AssignmentStatus
+from webapp.extensions import db
+from webapp.rater import bp
+from webapp.rater.forms import SurveyForm, posted_answers, survey_sections
+
+
+def _assignment(token: str):
+    try:
+        return responses.open_assignment(db.session, token)
+    except NotFound:
+        abort(404)
+
+
+@bp.get("/s/<token>")
+def survey(token: str):
+    assignment = _assignment(token)
+    if assignment.status == AssignmentStatus.SUBMITTED:
+        return render_template("rater/thanks.html", assignment=assignment)
+    if assignment.status == AssignmentStatus.DECLINED:
+        return render_template("rater/declined.html", assignment=assignment, token=token,
+                               form=SurveyForm())
+    bank = responses.cycle_bank(assignment.cycle)
+    answers = responses.load_draft(db.session, assignment)
+    sections = survey_sections(bank, assignment, answers)
+    index = request.args.get("section", type=int)
+    if index is None or not 0 <= index < len(sections):
+        index = _resume_at(sections)
+    errors = {}
+    if request.args.get("check"):
+        missing = set(responses.missing_required(bank, answers))
+        errors = {f: "This question needs an answer." for f in missing}
+    return _render(token, assignment, sections, index, answers, errors)
+
+
+def _resume_at(sections) -> int:
+    """Resume at the first section with unanswered items (the last one when all done)."""
+    for section in sections[:-1]:
+        if section.answered < len(section.items):
+            return section.index
+    return sections[-1].index
+
+
+def _render(token, assignment, sections, index, answers, errors, status=200, form=None):
+    return (
+        render_template(
+            "rater/survey.html",
+            token=token,
+            assignment=assignment,
+            sections=sections,
+            section=sections[index],
+            answers=answers,
+            errors=errors,
+            form=form or SurveyForm(),
+            scale=responses.cycle_bank(assignment.cycle).scale,
+            max_comment=responses.MAX_COMMENT_CHARS,
+        ),
+        status,
+    )
+
+
+@bp.post("/s/<token>")
+def save_section(token: str):
+    assignment = _assignment(token)
+    if assignment.status == AssignmentStatus.SUBMITTED:
+        return redirect(url_for(".survey", token=token))
+    form = SurveyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    bank = responses.cycle_bank(assignment.cycle)
+    sections = survey_sections(bank, assignment, responses.Answers())
+    index = min(max(request.form.get("section", 0, type=int), 0), len(sections) - 1)
+    checked = responses.clean_answers(bank, *posted_answers(request.form))
+    try:
+        answers = responses.save_draft(db.session, assignment, checked.answers)
+        db.session.commit()
+    except responses.AlreadySubmitted:
+        return redirect(url_for(".survey", token=token))
+    except OperationalError:
+        db.session.rollback()
+        return _unavailable(token)
+    if checked.errors:
+        # Keep what the rater typed, even the refused text, so nothing is lost.
+        shown = responses.Answers(
+            ratings={**answers.ratings}, comments={**answers.comments, **_raw_comments()}
+        )
+        sections = survey_sections(bank, assignment, answers)
+        return _render(token, assignment, sections, index, shown, checked.errors, 422, form)
+    action = request.form.get("action", "next")
+    if action == "submit":
+        return _submit(token, assignment)
+    if action == "back":
+        index -= 1
+    elif action == "next":
+        index += 1
+    elif action.startswith("goto-"):
+        index = int(action.removeprefix("goto-")) if action[5:].isdigit() else index
+    index = min(max(index, 0), len(sections) - 1)
+    return redirect(url_for(".survey", token=token, section=index, _anchor="survey"))
+
+
+def _raw_comments() -> dict[str, str]:
+    return posted_answers(request.form)[1]
+
+
+def _submit(token: str, assignment):
+    try:
+        responses.submit(db.session, assignment)
+        db.session.commit()
+    except responses.AlreadySubmitted:
+        db.session.rollback()
+    except OperationalError:
+        db.session.rollback()
+        return _unavailable(token)
+    except DomainError as error:
+        db.session.rollback()
+        flash(str(error), "error")
+        bank = responses.cycle_bank(assignment.cycle)
+        answers = responses.load_draft(db.session, assignment)
+        missing = set(responses.missing_required(bank, answers))
+        sections = survey_sections(bank, assignment, answers)
+        first = next((s.index for s in sections if missing & s.field_ids), sections[-1].index)
+        return redirect(url_for(".survey", token=token, section=first, check=1))
+    return redirect(url_for(".survey", token=token))
+
+
+def _unavailable(token: str):
+    return (
+        render_template("rater/retry.html", token=token),
+        503,
+        {"Retry-After": "5"},
+    )
+
+
+@bp.post("/s/<token>/autosave")
+def autosave(token: str):
+    """JavaScript autosave: saves whatever is valid, reports per-field errors as JSON."""
+    assignment = _assignment(token)
+    form = SurveyForm()
+    if not form.validate_on_submit():
+        return jsonify(error="Your session expired; reload the page."), 400
+    bank = responses.cycle_bank(assignment.cycle)
+    checked = responses.clean_answers(bank, *posted_answers(request.form))
+    try:
+        responses.save_draft(db.session, assignment, checked.answers)
+        db.session.commit()
+    except responses.AlreadySubmitted:
+        return jsonify(error="This survey has already been submitted."), 409
+    except OperationalError:
+        db.session.rollback()
+        return jsonify(error="Could not save just now; we will try again."), 503
+    return jsonify(saved=True, errors=checked.errors)
+
+
+@bp.route("/s/<token>/decline", methods=["GET", "POST"])
+def decline(token: str):
+    assignment = _assignment(token)
+    form = SurveyForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        try:
+            responses.decline(db.session, assignment)
+            db.session.commit()
+        except responses.AlreadySubmitted:
+            pass
+        return redirect(url_for(".survey", token=token))
+    if assignment.status == AssignmentStatus.SUBMITTED:
+        return redirect(url_for(".survey", token=token))
+    return render_template("rater/decline.html", assignment=assignment, token=token, form=form)
+
+
+@bp.post("/s/<token>/resume")
+def resume(token: str):
+    assignment = _assignment(token)
+    if not SurveyForm().validate_on_submit():
+        abort(400)
+    responses.reopen_declined(db.session, assignment)
+    db.session.commit()
+    return redirect(url_for(".survey", token=token))
