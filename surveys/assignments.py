@@ -89,10 +89,12 @@ def _peers(
     plan: AssignmentPlan,
 ) -> list[int]:
     if cycle.nomination_mode == NominationMode.PARTICIPANT:
-        approved = [n.nominee_id for n in participant.nominations
-                    if n.status == NominationStatus.APPROVED]
-        proposed = [n.nominee_id for n in participant.nominations
-                    if n.status == NominationStatus.PROPOSED]
+        approved = [
+            n.nominee_id for n in participant.nominations if n.status == NominationStatus.APPROVED
+        ]
+        proposed = [
+            n.nominee_id for n in participant.nominations if n.status == NominationStatus.PROPOSED
+        ]
         if approved:
             chosen = approved
         elif proposed:
@@ -122,8 +124,11 @@ def suggest_peers(person: Employee, employees, reports: dict[int, list[Employee]
     )
     seen = {e.id for e in same_manager}
     same_department = sorted(
-        (e for e in candidates
-         if person.department and e.department == person.department and e.id not in seen),
+        (
+            e
+            for e in candidates
+            if person.department and e.department == person.department and e.id not in seen
+        ),
         key=lambda e: e.name,
     )
     return [e.id for e in same_manager + same_department]

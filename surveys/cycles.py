@@ -265,14 +265,18 @@ def _queue_rating_email(
 
 
 def _sort_key(assignment: Assignment) -> tuple[int, str]:
-    return (0 if assignment.relationship == Relationship.SELF else 1,
-            assignment.participant.employee.name)
+    return (
+        0 if assignment.relationship == Relationship.SELF else 1,
+        assignment.participant.employee.name,
+    )
 
 
 def _listing_name(assignment: Assignment) -> str:
     if assignment.relationship == Relationship.SELF:
         return "Yourself (self-assessment)"
-    return f"{assignment.participant.employee.name} (as their {_role_phrase(assignment.relationship)})"
+    return (
+        f"{assignment.participant.employee.name} (as their {_role_phrase(assignment.relationship)})"
+    )
 
 
 def _role_phrase(relationship: Relationship) -> str:
@@ -299,7 +303,9 @@ def close_cycle(session: Session, cycle: Cycle, *, now: datetime | None = None) 
     return count_responses(session, cycle)
 
 
-def due_reminders(cycle: Cycle, assignments: Iterable[Assignment], now: datetime) -> list[Assignment]:
+def due_reminders(
+    cycle: Cycle, assignments: Iterable[Assignment], now: datetime
+) -> list[Assignment]:
     """Assignments whose rater may be reminded now: unanswered, under the cycle's cap,
     and not reminded (or invited) within the cycle's interval."""
     interval = timedelta(days=cycle.reminder_interval_days)
@@ -323,10 +329,14 @@ def remind(session: Session, cycle: Cycle, *, base_url: str, now: datetime | Non
     now = now or utcnow()
     assignments = session.scalars(
         select(Assignment)
-        .where(Assignment.cycle_id == cycle.id,
-               Assignment.status.in_([AssignmentStatus.PENDING, AssignmentStatus.IN_PROGRESS]))
-        .options(selectinload(Assignment.rater), selectinload(Assignment.participant)
-                 .selectinload(Participant.employee))
+        .where(
+            Assignment.cycle_id == cycle.id,
+            Assignment.status.in_([AssignmentStatus.PENDING, AssignmentStatus.IN_PROGRESS]),
+        )
+        .options(
+            selectinload(Assignment.rater),
+            selectinload(Assignment.participant).selectinload(Participant.employee),
+        )
     ).all()
     due = due_reminders(cycle, assignments, now)
     sent = _invite(session, cycle, due, base_url=base_url, now=now, kind="reminder")

@@ -77,11 +77,14 @@ def load_demo(session: Session, *, base_url: str, seed: int = 360) -> DemoResult
         name=DEMO_CYCLE,
         bank=get_bank("individual_contributor"),
         participants=list(by_id.values()),
-        settings={"peer_min": 2, "peer_max": 4,
-                  "close_date": (utcnow() + timedelta(days=21)).date().isoformat()},
+        settings={
+            "peer_min": 2,
+            "peer_max": 4,
+            "close_date": (utcnow() + timedelta(days=21)).date().isoformat(),
+        },
     )
     cycles.launch_cycle(session, cycle, base_url=base_url)
-    _answer_some(session, cycle, random.Random(seed))
+    _answer_some(session, cycle, random.Random(seed))  # noqa: S311 - demo data, not secrets
     return DemoResult(cycle, True, open_links(session, cycle))
 
 
@@ -135,10 +138,13 @@ def open_links(session: Session, cycle: Cycle) -> list[tuple[str, str]]:
         for url, raw in link.findall(message.body or ""):
             assignment = _assignment_for(session, raw)
             if assignment is not None and assignment.status in (
-                AssignmentStatus.PENDING, AssignmentStatus.IN_PROGRESS
+                AssignmentStatus.PENDING,
+                AssignmentStatus.IN_PROGRESS,
             ):
-                who = "self-assessment" if assignment.relationship.value == "self" else (
-                    f"feedback for {assignment.participant.employee.name}"
+                who = (
+                    "self-assessment"
+                    if assignment.relationship.value == "self"
+                    else (f"feedback for {assignment.participant.employee.name}")
                 )
                 found.append((f"{message.to_name}: {who} ({assignment.relationship.label})", url))
     return found

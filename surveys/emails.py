@@ -13,16 +13,16 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "Your feedback for $participant is requested",
         "Hello $name,\n\n"
         "You have been asked to give feedback to $participant as their $role"
-        " in the review cycle \"$cycle\".\n"
+        ' in the review cycle "$cycle".\n'
         "It takes about 10 minutes and your answers are anonymous: $participant sees only"
         " combined results from groups large enough to protect every rater.\n\n"
         "Open your survey:\n$link\n\n"
         "The link is personal; please don't forward it.$deadline_line\n",
     ),
     "self_invite": (
-        "Your self-assessment for \"$cycle\"",
+        'Your self-assessment for "$cycle"',
         "Hello $name,\n\n"
-        "As part of the review cycle \"$cycle\" you are asked to rate yourself."
+        'As part of the review cycle "$cycle" you are asked to rate yourself.'
         " Your colleagues are rating you on the same questions.\n\n"
         "Open your self-assessment:\n$link\n\n"
         "The link is personal; please don't forward it.$deadline_line\n",
@@ -30,7 +30,7 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     "invite_many": (
         "You are asked to give feedback to $count people",
         "Hello $name,\n\n"
-        "In the review cycle \"$cycle\" you are asked to give feedback to $count people."
+        'In the review cycle "$cycle" you are asked to give feedback to $count people.'
         " Each link opens one short survey; your answers are anonymous and reported only"
         " in groups large enough to protect every rater.\n\n"
         "$listing\n\n"
@@ -39,28 +39,28 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     "reminder_many": (
         "Reminder: $count feedback surveys are waiting for you",
         "Hello $name,\n\n"
-        "A friendly reminder: these surveys in \"$cycle\" have not been submitted yet."
+        'A friendly reminder: these surveys in "$cycle" have not been submitted yet.'
         " Anything you saved is still there.\n\n"
         "$listing\n$deadline_line\n",
     ),
     "reminder": (
         "Reminder: feedback for $participant",
         "Hello $name,\n\n"
-        "A friendly reminder: your feedback for $participant ($role) in \"$cycle\""
+        'A friendly reminder: your feedback for $participant ($role) in "$cycle"'
         " has not been submitted yet. Anything you saved is still there.\n\n"
         "Continue your survey:\n$link\n$deadline_line\n",
     ),
     "nominate": (
-        "Choose who gives you feedback in \"$cycle\"",
+        'Choose who gives you feedback in "$cycle"',
         "Hello $name,\n\n"
         "Please nominate between $peer_min and $peer_max colleagues who know your work well"
-        " to give you feedback in \"$cycle\".\n\n"
+        ' to give you feedback in "$cycle".\n\n'
         "Nominate your raters:\n$link\n$deadline_line\n",
     ),
     "approve": (
         "Please approve feedback nominations for $participant",
         "Hello $name,\n\n"
-        "$participant has nominated colleagues to give them feedback in \"$cycle\"."
+        '$participant has nominated colleagues to give them feedback in "$cycle".'
         " Please review, change if needed, and approve the list.\n\n"
         "Review the nominations:\n$link\n$deadline_line\n",
     ),

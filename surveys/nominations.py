@@ -21,8 +21,9 @@ from surveys.models import (
 from surveys.tokens import issue_token
 
 
-def eligible_peers(session: Session, participant: Participant, query: str = "",
-                   limit: int = 50) -> list[Employee]:
+def eligible_peers(
+    session: Session, participant: Participant, query: str = "", limit: int = 50
+) -> list[Employee]:
     """Active colleagues who may be nominated: not the participant, their manager or reports."""
     person = participant.employee
     stmt = (
@@ -39,13 +40,19 @@ def eligible_peers(session: Session, participant: Participant, query: str = "",
         stmt = stmt.where(Employee.id != person.manager_id)
     if query.strip():
         like = f"%{query.strip().lower()}%"
-        stmt = stmt.where(or_(Employee.name.ilike(like), Employee.email.ilike(like),
-                              Employee.department.ilike(like)))
+        stmt = stmt.where(
+            or_(
+                Employee.name.ilike(like),
+                Employee.email.ilike(like),
+                Employee.department.ilike(like),
+            )
+        )
     return list(session.scalars(stmt))
 
 
-def _check_nominees(session: Session, participant: Participant, nominee_ids: Iterable[int]
-                    ) -> list[Employee]:
+def _check_nominees(
+    session: Session, participant: Participant, nominee_ids: Iterable[int]
+) -> list[Employee]:
     cycle = participant.cycle
     if cycle.state not in (CycleState.DRAFT, CycleState.NOMINATING):
         raise DomainError("nominations are closed for this cycle")
@@ -70,8 +77,9 @@ def _check_nominees(session: Session, participant: Participant, nominee_ids: Ite
     return [found[i] for i in ids]
 
 
-def _replace(participant: Participant, nominees: list[Employee], status: NominationStatus,
-             source: str) -> None:
+def _replace(
+    participant: Participant, nominees: list[Employee], status: NominationStatus, source: str
+) -> None:
     keep = {n.id for n in nominees}
     by_nominee = {n.nominee_id: n for n in participant.nominations}
     for nomination in list(participant.nominations):
@@ -90,8 +98,9 @@ def _replace(participant: Participant, nominees: list[Employee], status: Nominat
             existing.status = status
 
 
-def submit_nominations(session: Session, participant: Participant, nominee_ids: Iterable[int],
-                       *, base_url: str) -> bool:
+def submit_nominations(
+    session: Session, participant: Participant, nominee_ids: Iterable[int], *, base_url: str
+) -> bool:
     """The participant's list. Returns True when it went to the manager for approval."""
     nominees = _check_nominees(session, participant, nominee_ids)
     cycle = participant.cycle
@@ -104,16 +113,23 @@ def submit_nominations(session: Session, participant: Participant, nominee_ids: 
         participant.nominations_approved_at = utcnow()
     session.flush()
     if needs_approval and manager is not None:
-        raw = issue_token(session, TokenPurpose.APPROVE, cycle_id=cycle.id,
-                          participant=participant)
-        queue_email(session, "approve", manager, cycle_id=cycle.id, cycle=cycle.name,
-                    participant=participant.employee.name, link=f"{base_url}/a/{raw}")
+        raw = issue_token(session, TokenPurpose.APPROVE, cycle_id=cycle.id, participant=participant)
+        queue_email(
+            session,
+            "approve",
+            manager,
+            cycle_id=cycle.id,
+            cycle=cycle.name,
+            participant=participant.employee.name,
+            link=f"{base_url}/a/{raw}",
+        )
         session.flush()
     return needs_approval
 
 
-def approve_nominations(session: Session, participant: Participant, nominee_ids: Iterable[int],
-                        *, by: str = "manager") -> None:
+def approve_nominations(
+    session: Session, participant: Participant, nominee_ids: Iterable[int], *, by: str = "manager"
+) -> None:
     """The manager (or HR, ``by='hr'``) fixes the final list; it may differ from the proposal."""
     nominees = _check_nominees(session, participant, nominee_ids)
     _replace(participant, nominees, NominationStatus.APPROVED, by)

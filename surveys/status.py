@@ -75,8 +75,13 @@ def cycle_status(session: Session, cycle: Cycle) -> CycleStatus:
         .join(Employee, Employee.id == Participant.employee_id)
         .outerjoin(Assignment, Assignment.participant_id == Participant.id)
         .where(Participant.cycle_id == cycle.id)
-        .group_by(Participant.id, Employee.external_id, Employee.name,
-                  Assignment.relationship, Assignment.status)
+        .group_by(
+            Participant.id,
+            Employee.external_id,
+            Employee.name,
+            Assignment.relationship,
+            Assignment.status,
+        )
         .order_by(Employee.name, Participant.id)
     ).all()
     overall: Counter = Counter()

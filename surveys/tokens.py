@@ -54,10 +54,6 @@ def resolve_token(session: Session, raw: str, purpose: TokenPurpose) -> AccessTo
     if not raw or len(raw) > 100:
         raise NotFound("This link is not valid.")
     token = session.scalar(select(AccessToken).where(AccessToken.token_hash == hash_token(raw)))
-    if (
-        token is None
-        or token.purpose != purpose
-        or token.cycle.state not in VALID_IN[purpose]
-    ):
+    if token is None or token.purpose != purpose or token.cycle.state not in VALID_IN[purpose]:
         raise NotFound("This link is not valid.")
     return token

@@ -41,7 +41,10 @@ def cycle(session, participants, bank="pulse", **settings):
     settings.setdefault("peer_min", 2)
     settings.setdefault("peer_max", 4)
     return cycles.create_cycle(
-        session, name="Test cycle", bank=get_bank(bank), participants=participants,
+        session,
+        name="Test cycle",
+        bank=get_bank(bank),
+        participants=participants,
         settings=settings,
     )
 

@@ -5,7 +5,6 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 
 import surveys.models  # noqa: F401 - registers every table on the metadata
-
 from surveys.db import Base
 
 db = SQLAlchemy(model_class=Base)

@@ -3,8 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint
-from sqlalchemy import orm
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, orm
 from sqlalchemy.orm import Mapped, mapped_column
 
 from surveys.db import Base, str_enum, utcnow

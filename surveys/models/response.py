@@ -3,8 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from sqlalchemy import ForeignKey, SmallInteger, String, Text, UniqueConstraint
-from sqlalchemy import orm
+from sqlalchemy import ForeignKey, SmallInteger, String, Text, UniqueConstraint, orm
 from sqlalchemy.orm import Mapped, mapped_column
 
 from surveys.db import Base, str_enum

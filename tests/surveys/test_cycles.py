@@ -20,8 +20,11 @@ from tests import factories as f
 
 def rels(session, cycle, person):
     rows = session.scalars(select(Assignment).where(Assignment.cycle_id == cycle.id)).all()
-    return {(a.rater.external_id, a.relationship.value) for a in rows
-            if a.participant.employee_id == person.id}
+    return {
+        (a.rater.external_id, a.relationship.value)
+        for a in rows
+        if a.participant.employee_id == person.id
+    }
 
 
 def test_create_freezes_the_bank_and_validates_settings(session):
@@ -44,18 +47,20 @@ def test_launch_assigns_self_manager_reports_and_peers(session):
     f.employee(session, "X1", "Other Dept", department="Sales")
     cycle = f.cycle(session, [boss, *team], peer_max=3)
     report = cycles.launch_cycle(session, cycle, base_url=f.BASE_URL, allow_short=True)
-    assert cycle.state == CycleState.OPEN and cycle.pseudonym_key is not None
+    assert cycle.state == CycleState.OPEN
+    assert cycle.pseudonym_key is not None
     member = rels(session, cycle, team[0])
     assert ("T1", "self") in member
     assert ("T0", "manager") in member
     peers = {r for r, rel in member if rel == "peer"}
-    assert peers <= {"T2", "T3", "T4"} and len(peers) == 3
+    assert peers <= {"T2", "T3", "T4"}
+    assert len(peers) == 3
     boss_raters = rels(session, cycle, boss)
     assert {("T1", "direct_report"), ("T4", "direct_report"), ("C", "manager")} <= boss_raters
     # Nobody rates themself as a peer, and each rater appears once per participant.
     assert all(not (r == "T0" and rel == "peer") for r, rel in boss_raters)
     assert report.assignments == session.scalar(select(func.count(Assignment.id)))
-    assert ("Other Dept" not in {r for r, _ in member})
+    assert "Other Dept" not in {r for r, _ in member}
 
 
 def test_launch_refuses_participants_short_of_peers(session):
@@ -125,16 +130,19 @@ def test_hr_adds_and_removes_raters_while_open(session):
     outsider = f.employee(session, "Z", "Zed Outsider", department="Sales")
     _, team = f.team(session, 3)
     cycle = f.launched(session, team)
-    added = cycles.invite_rater(session, cycle, team[0], outsider, Relationship.OTHER,
-                                base_url=f.BASE_URL)
+    added = cycles.invite_rater(
+        session, cycle, team[0], outsider, Relationship.OTHER, base_url=f.BASE_URL
+    )
     assert added.relationship == Relationship.OTHER
     assert session.scalar(select(OutboxMessage).where(OutboxMessage.to_address == outsider.email))
     with pytest.raises(DomainError, match="already rates"):
-        cycles.invite_rater(session, cycle, team[0], outsider, Relationship.PEER,
-                            base_url=f.BASE_URL)
+        cycles.invite_rater(
+            session, cycle, team[0], outsider, Relationship.PEER, base_url=f.BASE_URL
+        )
     with pytest.raises(DomainError, match="never rates themself"):
-        cycles.invite_rater(session, cycle, team[0], team[0], Relationship.PEER,
-                            base_url=f.BASE_URL)
+        cycles.invite_rater(
+            session, cycle, team[0], team[0], Relationship.PEER, base_url=f.BASE_URL
+        )
     assignments.remove_rater(session, added)
     assert ("Z", "other") not in rels(session, cycle, team[0])
     submitted = cycles.find_assignment(session, cycle, team[0], team[1])
@@ -144,7 +152,7 @@ def test_hr_adds_and_removes_raters_while_open(session):
 
 
 def test_suggested_peers_prefer_same_manager_then_department(session):
-    boss, team = f.team(session, 2)
+    _boss, team = f.team(session, 2)
     dept_mate = f.employee(session, "D1", "Aaron Dept", department="Eng")
     f.employee(session, "S1", "Sam Sales", department="Sales")
     cycle = f.cycle(session, [team[0]], peer_max=5)

@@ -35,8 +35,9 @@ def assignment(session, participant, rater):
 
 def fill(session, a, value=4):
     bank = responses.cycle_bank(a.cycle)
-    answers = responses.Answers({i.id: value for i in bank.items},
-                                {q.id: "Good <b>work</b>" for q in bank.open_questions})
+    answers = responses.Answers(
+        {i.id: value for i in bank.items}, {q.id: "Good <b>work</b>" for q in bank.open_questions}
+    )
     responses.save_draft(session, a, answers)
     return answers
 
@@ -54,14 +55,16 @@ def test_submit_stores_answers_against_a_pseudonym_not_the_rater(session, open_c
     columns = {c.key for c in inspect(Response).columns}
     assert not {"rater_id", "assignment_id", "submitted_at"} & columns
     assert type(response.submitted_on).__name__ == "date"  # coarsened to the day
-    values = session.scalars(select(ResponseItem.value).where(ResponseItem.response_id == response_id))
+    values = session.scalars(
+        select(ResponseItem.value).where(ResponseItem.response_id == response_id)
+    )
     assert set(values) == {4}
     assert session.get(Draft, a.id) is None
     assert a.status == AssignmentStatus.SUBMITTED
 
 
 def test_same_rater_has_one_pseudonym_per_cycle(session, open_cycle):
-    cycle, team = open_cycle
+    _cycle, team = open_cycle
     for participant in team[1:3]:
         a = assignment(session, participant, team[0])
         fill(session, a)
@@ -70,7 +73,8 @@ def test_same_rater_has_one_pseudonym_per_cycle(session, open_cycle):
     pseudonyms = session.scalars(
         select(Response.rater_pseudonym).where(Response.relationship == Relationship.PEER)
     ).all()
-    assert len(pseudonyms) == 2 and len(set(pseudonyms)) == 1
+    assert len(pseudonyms) == 2
+    assert len(set(pseudonyms)) == 1
 
 
 def test_double_submit_is_refused_and_keeps_one_response(session, open_cycle):
@@ -151,7 +155,7 @@ def test_required_items_must_be_answered_before_submit(session, open_cycle):
     with pytest.raises(DomainError, match="required question"):
         responses.submit(session, a)
     assert a.status == AssignmentStatus.IN_PROGRESS
-    responses.save_draft(session, a, responses.Answers({i: "na" for i in required}, {}))
+    responses.save_draft(session, a, responses.Answers(dict.fromkeys(required, "na"), {}))
     responses.submit(session, a)  # N/A counts as an answer
 
 
@@ -163,7 +167,8 @@ def test_drafts_merge_across_tabs_and_empty_comments_clear(session, open_cycle):
     q = bank.open_questions[0].id
     responses.save_draft(session, a, responses.Answers({one: 2}, {q: "hello"}))
     merged = responses.save_draft(session, a, responses.Answers({two: 5}, {}))
-    assert merged.ratings == {one: 2, two: 5} and merged.comments == {q: "hello"}
+    assert merged.ratings == {one: 2, two: 5}
+    assert merged.comments == {q: "hello"}
     cleared = responses.save_draft(session, a, responses.Answers({}, {q: ""}))
     assert cleared.comments == {}
 

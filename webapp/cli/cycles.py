@@ -64,26 +64,60 @@ def _participants(spec: str) -> list[Employee]:
 
 @command.command("create")
 @click.argument("name")
-@click.option("--bank", "bank_key", required=True, help="Question bank key (feedback360 banks list).")
-@click.option("--participants", default="all", show_default=True,
-              help="'all', 'department:NAME' or a comma-separated list of employee ids.")
-@click.option("--nominations", type=click.Choice(["auto", "participant"]), default="auto",
-              show_default=True,
-              help="auto: peers suggested from the org chart; participant: people nominate, "
-                   "their manager approves.")
+@click.option(
+    "--bank", "bank_key", required=True, help="Question bank key (feedback360 banks list)."
+)
+@click.option(
+    "--participants",
+    default="all",
+    show_default=True,
+    help="'all', 'department:NAME' or a comma-separated list of employee ids.",
+)
+@click.option(
+    "--nominations",
+    type=click.Choice(["auto", "participant"]),
+    default="auto",
+    show_default=True,
+    help="auto: peers suggested from the org chart; participant: people nominate, "
+    "their manager approves.",
+)
 @click.option("--no-approval", is_flag=True, help="Nominations need no manager approval.")
 @click.option("--peer-min", type=int, default=3, show_default=True)
 @click.option("--peer-max", type=int, default=6, show_default=True)
 @click.option("--language", default="en", show_default=True)
-@click.option("--close-date", type=click.DateTime(["%Y-%m-%d"]), help="Closes itself after this day.")
-@click.option("--reminder-days", type=int, default=3, show_default=True,
-              help="Days between reminders to raters who have not submitted.")
+@click.option(
+    "--close-date", type=click.DateTime(["%Y-%m-%d"]), help="Closes itself after this day."
+)
+@click.option(
+    "--reminder-days",
+    type=int,
+    default=3,
+    show_default=True,
+    help="Days between reminders to raters who have not submitted.",
+)
 @click.option("--max-reminders", type=int, default=3, show_default=True)
-@click.option("--threshold", "thresholds", multiple=True, metavar="GROUP=N",
-              help="Anonymity threshold, e.g. --threshold peer=4 (groups: self, manager, peer, "
-                   "direct_report, other, others).")
-def create(name, bank_key, participants, nominations, no_approval, peer_min, peer_max, language,
-           close_date, reminder_days, max_reminders, thresholds):
+@click.option(
+    "--threshold",
+    "thresholds",
+    multiple=True,
+    metavar="GROUP=N",
+    help="Anonymity threshold, e.g. --threshold peer=4 (groups: self, manager, peer, "
+    "direct_report, other, others).",
+)
+def create(
+    name,
+    bank_key,
+    participants,
+    nominations,
+    no_approval,
+    peer_min,
+    peer_max,
+    language,
+    close_date,
+    reminder_days,
+    max_reminders,
+    thresholds,
+):
     """Create a draft cycle NAME from a bank (the bank is frozen into the cycle)."""
     try:
         bank = get_bank(bank_key)
@@ -108,10 +142,12 @@ def create(name, bank_key, participants, nominations, no_approval, peer_min, pee
     except (DomainError, BankError, UnknownBankError) as error:
         _fail(error)
     db.session.commit()
-    click.echo(f"Created cycle {cycle.id} {cycle.name!r} ({len(cycle.participants)} participants,"
-               f" bank {cycle.bank_key} {cycle.bank_version}). Next: feedback360 cycles "
-               + ("open-nominations" if nominations == "participant" else "launch")
-               + f" {cycle.id}")
+    click.echo(
+        f"Created cycle {cycle.id} {cycle.name!r} ({len(cycle.participants)} participants,"
+        f" bank {cycle.bank_key} {cycle.bank_version}). Next: feedback360 cycles "
+        + ("open-nominations" if nominations == "participant" else "launch")
+        + f" {cycle.id}"
+    )
 
 
 def _threshold(text: str) -> tuple[str, int]:
@@ -126,17 +162,24 @@ def _threshold(text: str) -> tuple[str, int]:
 def list_cycles(as_json):
     """List cycles with their state and size."""
     rows = [
-        {"id": c.id, "name": c.name, "state": c.state.value, "bank": c.bank_key,
-         "participants": len(c.participants),
-         "close_date": c.close_date.isoformat() if c.close_date else None}
+        {
+            "id": c.id,
+            "name": c.name,
+            "state": c.state.value,
+            "bank": c.bank_key,
+            "participants": len(c.participants),
+            "close_date": c.close_date.isoformat() if c.close_date else None,
+        }
         for c in db.session.scalars(select(Cycle).order_by(Cycle.id))
     ]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     for row in rows:
-        click.echo(f"{row['id']:>4}  {row['state']:<10} {row['participants']:>4} people  "
-                   f"{row['bank']:<22} {row['name']}")
+        click.echo(
+            f"{row['id']:>4}  {row['state']:<10} {row['participants']:>4} people  "
+            f"{row['bank']:<22} {row['name']}"
+        )
     if not rows:
         click.echo("No cycles yet. Create one with: feedback360 cycles create --help")
 
@@ -156,21 +199,26 @@ def open_nominations(cycle_id):
 
 @command.command("launch")
 @click.argument("cycle_id", type=int)
-@click.option("--allow-short", is_flag=True,
-              help="Launch even if some participants have fewer peers than the minimum.")
+@click.option(
+    "--allow-short",
+    is_flag=True,
+    help="Launch even if some participants have fewer peers than the minimum.",
+)
 def launch(cycle_id, allow_short):
     """Open the cycle: assign raters and email each rater their personal links."""
     cycle = _cycle(cycle_id)
     try:
-        report = cycles.launch_cycle(db.session, cycle, base_url=current_app.config["BASE_URL"],
-                                     allow_short=allow_short)
+        report = cycles.launch_cycle(
+            db.session, cycle, base_url=current_app.config["BASE_URL"], allow_short=allow_short
+        )
     except DomainError as error:
         _fail(error)
     db.session.commit()
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
-    click.echo(f"Cycle {cycle.id} is open: {report.assignments} surveys, "
-               f"{report.emails} emails queued.")
+    click.echo(
+        f"Cycle {cycle.id} is open: {report.assignments} surveys, {report.emails} emails queued."
+    )
 
 
 @command.command("status")
@@ -183,17 +231,25 @@ def show_status(cycle_id, as_json):
         click.echo(json.dumps(result.to_dict(), indent=2))
         return
     t = result.total
-    click.echo(f"{result.name} [{result.state}]  {t.submitted}/{t.invited} submitted "
-               f"({t.rate:.0%}), {t.in_progress} in progress, {t.declined} declined")
+    click.echo(
+        f"{result.name} [{result.state}]  {t.submitted}/{t.invited} submitted "
+        f"({t.rate:.0%}), {t.in_progress} in progress, {t.declined} declined"
+    )
     click.echo("\nBy relationship:")
     for relationship, g in sorted(result.by_relationship.items()):
-        click.echo(f"  {Relationship(relationship).label:<14} {g.submitted:>5}/{g.invited:<5} "
-                   f"{g.rate:>5.0%}")
+        click.echo(
+            f"  {Relationship(relationship).label:<14} {g.submitted:>5}/{g.invited:<5} "
+            f"{g.rate:>5.0%}"
+        )
     click.echo("\nBy participant:")
     for p in result.participants:
-        click.echo(f"  {p.name:<30} {p.total.submitted:>3}/{p.total.invited:<3} "
-                   + "  ".join(f"{Relationship(k).label.lower()} {g.submitted}/{g.invited}"
-                               for k, g in sorted(p.by_relationship.items())))
+        click.echo(
+            f"  {p.name:<30} {p.total.submitted:>3}/{p.total.invited:<3} "
+            + "  ".join(
+                f"{Relationship(k).label.lower()} {g.submitted}/{g.invited}"
+                for k, g in sorted(p.by_relationship.items())
+            )
+        )
 
 
 @command.command("remind")
@@ -206,8 +262,11 @@ def remind(cycle_id):
     except DomainError as error:
         _fail(error)
     db.session.commit()
-    click.echo(f"{sent} reminder emails queued." if sent else
-               "Nobody is due a reminder (everyone answered, or was reminded recently).")
+    click.echo(
+        f"{sent} reminder emails queued."
+        if sent
+        else "Nobody is due a reminder (everyone answered, or was reminded recently)."
+    )
 
 
 @command.command("close")
@@ -227,14 +286,24 @@ def close(cycle_id):
 @click.argument("cycle_id", type=int)
 @click.option("--participant", required=True, help="Employee id of the person being rated.")
 @click.option("--rater", required=True, help="Employee id of the new rater.")
-@click.option("--relationship", type=click.Choice([r.value for r in Relationship]),
-              default="peer", show_default=True)
+@click.option(
+    "--relationship",
+    type=click.Choice([r.value for r in Relationship]),
+    default="peer",
+    show_default=True,
+)
 def add_rater(cycle_id, participant, rater, relationship):
     """Add a rater to an open cycle and email them their link."""
     cycle = _cycle(cycle_id)
     try:
-        cycles.invite_rater(db.session, cycle, _employee(participant), _employee(rater),
-                            Relationship(relationship), base_url=current_app.config["BASE_URL"])
+        cycles.invite_rater(
+            db.session,
+            cycle,
+            _employee(participant),
+            _employee(rater),
+            Relationship(relationship),
+            base_url=current_app.config["BASE_URL"],
+        )
     except DomainError as error:
         _fail(error)
     db.session.commit()
@@ -249,12 +318,11 @@ def remove_rater(cycle_id, participant, rater):
     """Remove a rater who has not submitted from an open cycle (their link stops working)."""
     cycle = _cycle(cycle_id)
     try:
-        assignment = cycles.find_assignment(db.session, cycle, _employee(participant),
-                                            _employee(rater))
+        assignment = cycles.find_assignment(
+            db.session, cycle, _employee(participant), _employee(rater)
+        )
         assignments.remove_rater(db.session, assignment)
     except DomainError as error:
         _fail(error)
     db.session.commit()
     click.echo(f"{rater} no longer rates {participant}.")
-
-

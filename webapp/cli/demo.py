@@ -22,8 +22,10 @@ def command():
     result = load_demo(db.session, base_url=base_url)
     db.session.commit()
     cycle = result.cycle
-    click.echo(("Loaded" if result.created else "Already loaded") +
-               f": cycle {cycle.id} {cycle.name!r} [{cycle.state.value}]")
+    click.echo(
+        ("Loaded" if result.created else "Already loaded")
+        + f": cycle {cycle.id} {cycle.name!r} [{cycle.state.value}]"
+    )
     click.echo(f"\nEvery email the app would send (click any link): {base_url}/dev/outbox")
     if result.open_links:
         click.echo("Some surveys waiting for an answer:")
