@@ -160,7 +160,10 @@ def _threshold(text: str) -> tuple[str, int]:
 @command.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_cycles(as_json):
-    """List cycles with their state and size."""
+    """List every cycle with its id, state, number of participants and bank.
+
+    Use the id with the other cycles commands; --json prints the same for scripts.
+    """
     rows = [
         {
             "id": c.id,
@@ -205,7 +208,12 @@ def open_nominations(cycle_id):
     help="Launch even if some participants have fewer peers than the minimum.",
 )
 def launch(cycle_id, allow_short):
-    """Open the cycle: assign raters and email each rater their personal links."""
+    """Open CYCLE_ID: assign raters and email each rater their personal links.
+
+    Raters are the participant (self), their manager, their direct reports and peers
+    (approved nominations, or colleagues suggested from the org chart). One email per
+    rater lists all their surveys. Refuses if someone has fewer peers than the minimum.
+    """
     cycle = _cycle(cycle_id)
     try:
         report = cycles.launch_cycle(
@@ -225,7 +233,11 @@ def launch(cycle_id, allow_short):
 @click.argument("cycle_id", type=int)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (for scripts).")
 def show_status(cycle_id, as_json):
-    """Responses by relationship and per participant (counts only, never answers)."""
+    """Progress of CYCLE_ID: responses by relationship and per participant.
+
+    Shows counts only (invited, submitted, in progress, declined) and never what anyone
+    answered. Use --json for scripts and dashboards.
+    """
     result = status.cycle_status(db.session, _cycle(cycle_id))
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
@@ -255,7 +267,12 @@ def show_status(cycle_id, as_json):
 @command.command("remind")
 @click.argument("cycle_id", type=int)
 def remind(cycle_id):
-    """Email raters who have not submitted (respects the cycle's interval and cap)."""
+    """Email raters of CYCLE_ID who have not submitted yet.
+
+    Each rater gets one email listing a fresh link for every survey still waiting; earlier
+    links keep working. Nobody is reminded more often than the cycle's reminder interval
+    or more times than its maximum. The worker also sends these on schedule.
+    """
     cycle = _cycle(cycle_id)
     try:
         sent = cycles.remind(db.session, cycle, base_url=current_app.config["BASE_URL"])
@@ -272,7 +289,11 @@ def remind(cycle_id):
 @command.command("close")
 @click.argument("cycle_id", type=int)
 def close(cycle_id):
-    """Close the cycle: survey links stop working; unsubmitted drafts are not counted."""
+    """Close CYCLE_ID: every survey link stops working at once.
+
+    Submitted responses are kept; drafts nobody submitted are not counted. Cycles with a
+    close date also close themselves on the day after it.
+    """
     cycle = _cycle(cycle_id)
     try:
         responses = cycles.close_cycle(db.session, cycle)
@@ -293,7 +314,11 @@ def close(cycle_id):
     show_default=True,
 )
 def add_rater(cycle_id, participant, rater, relationship):
-    """Add a rater to an open cycle and email them their link."""
+    """Add a rater to open cycle CYCLE_ID and email them their link.
+
+    For example a colleague from another team: --relationship other. A participant
+    never rates themself as a peer.
+    """
     cycle = _cycle(cycle_id)
     try:
         cycles.invite_rater(

@@ -1,0 +1,89 @@
+import json
+
+from sqlalchemy import func, select
+
+from surveys.models import Assignment, Cycle, CycleState, OutboxMessage, Response
+from tests import factories as f
+
+
+def test_create_launch_status_remind_close(runner, session):
+    _, team = f.team(session, 4)
+    session.commit()
+    result = runner.invoke(
+        args=[
+            "cycles",
+            "create",
+            "Spring",
+            "--bank",
+            "pulse",
+            "--participants",
+            "T1,T2,T3",
+            "--peer-min",
+            "2",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Created cycle 1 'Spring' (3 participants" in result.output
+    result = runner.invoke(args=["cycles", "launch", "1"])
+    assert result.exit_code == 0, result.output
+    assert "Cycle 1 is open" in result.output
+    status = runner.invoke(args=["cycles", "status", "1", "--json"])
+    data = json.loads(status.output)
+    assert data["state"] == "open"
+    assert data["total"]["invited"] == session.scalar(select(func.count(Assignment.id)))
+    assert data["total"]["submitted"] == 0
+    assert {p["employee_id"] for p in data["participants"]} == {"T1", "T2", "T3"}
+    assert "rater" not in status.output  # counts only, never who
+    text = runner.invoke(args=["cycles", "status", "1"]).output
+    assert "By relationship:" in text and "Peer" in text
+    reminded = runner.invoke(args=["cycles", "remind", "1"])
+    assert "Nobody is due a reminder" in reminded.output  # just invited
+    closed = runner.invoke(args=["cycles", "close", "1"])
+    assert closed.exit_code == 0 and "closed with 0 responses" in closed.output
+    assert session.get(Cycle, 1).state == CycleState.CLOSED
+
+
+def test_errors_are_messages_not_tracebacks(runner, session):
+    for args, message in [
+        (["cycles", "launch", "99"], "no cycle with id 99"),
+        (["cycles", "create", "X", "--bank", "nope"], "unknown question bank 'nope'"),
+        (
+            ["cycles", "create", "X", "--bank", "pulse", "--participants", "ZZ"],
+            "no employee with id 'ZZ'",
+        ),
+        (
+            ["cycles", "create", "X", "--bank", "pulse", "--threshold", "peer=1"],
+            "threshold below 2",
+        ),
+    ]:
+        result = runner.invoke(args=args)
+        assert result.exit_code == 1, (args, result.output)
+        assert message in result.output
+        assert "Traceback" not in result.output
+
+
+def test_help_explains_each_command(runner):
+    for sub in ["create", "launch", "status", "remind", "close", "list", "add-rater"]:
+        result = runner.invoke(args=["cycles", sub, "--help"])
+        assert result.exit_code == 0
+        assert "Usage:" in result.output and len(result.output) > 200
+
+
+def test_demo_is_idempotent_and_prints_open_links(runner, session):
+    first = runner.invoke(args=["demo"])
+    assert first.exit_code == 0, first.output
+    assert "Loaded: cycle 1" in first.output and "/dev/outbox" in first.output
+    assert "/s/" in first.output
+    responses = session.scalar(select(func.count(Response.id)))
+    assert responses > 0
+    second = runner.invoke(args=["demo"])
+    assert "Already loaded: cycle 1" in second.output
+    assert session.scalar(select(func.count(Cycle.id))) == 1
+    assert session.scalar(select(func.count(Response.id))) == responses
+    assert session.scalar(select(func.count(OutboxMessage.id))) > 0
+
+
+def test_dev_outbox_page_lists_clickable_links(client, runner):
+    runner.invoke(args=["demo"])
+    page = client.get("/dev/outbox").get_data(as_text=True)
+    assert "Outbox" in page and 'href="http://localhost/s/' in page
