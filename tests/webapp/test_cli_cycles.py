@@ -7,7 +7,7 @@ from tests import factories as f
 
 
 def test_create_launch_status_remind_close(runner, session):
-    _, team = f.team(session, 4)
+    _, _team = f.team(session, 4)
     session.commit()
     result = runner.invoke(
         args=[
@@ -35,11 +35,13 @@ def test_create_launch_status_remind_close(runner, session):
     assert {p["employee_id"] for p in data["participants"]} == {"T1", "T2", "T3"}
     assert "rater" not in status.output  # counts only, never who
     text = runner.invoke(args=["cycles", "status", "1"]).output
-    assert "By relationship:" in text and "Peer" in text
+    assert "By relationship:" in text
+    assert "Peer" in text
     reminded = runner.invoke(args=["cycles", "remind", "1"])
     assert "Nobody is due a reminder" in reminded.output  # just invited
     closed = runner.invoke(args=["cycles", "close", "1"])
-    assert closed.exit_code == 0 and "closed with 0 responses" in closed.output
+    assert closed.exit_code == 0
+    assert "closed with 0 responses" in closed.output
     assert session.get(Cycle, 1).state == CycleState.CLOSED
 
 
@@ -66,13 +68,15 @@ def test_help_explains_each_command(runner):
     for sub in ["create", "launch", "status", "remind", "close", "list", "add-rater"]:
         result = runner.invoke(args=["cycles", sub, "--help"])
         assert result.exit_code == 0
-        assert "Usage:" in result.output and len(result.output) > 200
+        assert "Usage:" in result.output
+        assert len(result.output) > 200
 
 
 def test_demo_is_idempotent_and_prints_open_links(runner, session):
     first = runner.invoke(args=["demo"])
     assert first.exit_code == 0, first.output
-    assert "Loaded: cycle 1" in first.output and "/dev/outbox" in first.output
+    assert "Loaded: cycle 1" in first.output
+    assert "/dev/outbox" in first.output
     assert "/s/" in first.output
     responses = session.scalar(select(func.count(Response.id)))
     assert responses > 0
@@ -86,4 +90,5 @@ def test_demo_is_idempotent_and_prints_open_links(runner, session):
 def test_dev_outbox_page_lists_clickable_links(client, runner):
     runner.invoke(args=["demo"])
     page = client.get("/dev/outbox").get_data(as_text=True)
-    assert "Outbox" in page and 'href="http://localhost/s/' in page
+    assert "Outbox" in page
+    assert 'href="http://localhost/s/' in page
