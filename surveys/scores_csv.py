@@ -1,0 +1,661 @@
+"""ratings.csv in, scores.csv out (DESIGN §8): the file side of ``feedback360 score``.
+
+``ratings.csv``: ``rater_id,ratee_id,item_id,relationship,rating[,competency]``; a rating
+that is empty, ``NA`` or ``N/A`` means "not applicable". Items map to competencies through
+a question bank (``bank``) or the optional ``competency`` column; with neither, only the
+``ALL`` score is produced. A UTF-8 byte-order mark and CRLF line ends are accepted.
+
+``scores.csv``: one row per ratee × competency × relationship group with raters, plus an
+``others`` row for every ratee and competency::
+
+    ratee_id,competency,relationship,n_raters,raw_mean,adjusted,se,ci_low,ci_high,suppressed
+
+``se``/``ci_low``/``ci_high`` describe the row's headline score: the adjusted score on
+``others`` rows when the method is ``adjusted``, otherwise the raw mean (rater as unit).
+``adjusted`` is empty except on ``others`` rows. A group with fewer than
+``min_group_size`` raters (self excepted) is suppressed — ``suppressed=1`` and every number
+blanked — and enough further groups are suppressed that no group can be recovered by
+subtracting the shown groups from ``others``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import gc
+import io
+import itertools
+import math
+import os
+import time
+import warnings
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from scoring import (
+    GROUPS,
+    RELATIONSHIPS,
+    InvalidRatingsError,
+    Ratings,
+    Scores,
+    score_ratings,
+)
+from scoring.ratings import OTHERS, parse_relationship
+
+__all__ = [
+    "REQUIRED_COLUMNS",
+    "SCORES_COLUMNS",
+    "RatingsFileError",
+    "read_ratings_csv",
+    "score_csv",
+    "scores_table",
+    "write_scores_csv",
+]
+
+REQUIRED_COLUMNS = ("rater_id", "ratee_id", "item_id", "relationship", "rating")
+SCORES_COLUMNS = (
+    "ratee_id",
+    "competency",
+    "relationship",
+    "n_raters",
+    "raw_mean",
+    "adjusted",
+    "se",
+    "ci_low",
+    "ci_high",
+    "suppressed",
+)
+_NA = {"", "NA", "N/A", "NAN"}
+_CHUNK = 200_000
+_PARALLEL_BYTES = 8 * 2**20
+
+
+class RatingsFileError(ValueError):
+    """A ratings file that cannot be scored; the message names the line numbers."""
+
+    def __init__(self, message: str, lines: tuple[int, ...] = ()) -> None:
+        super().__init__(message)
+        self.lines = lines
+
+
+def _lines_text(lines: NDArray[np.int64] | list[int]) -> str:
+    shown = [int(x) for x in list(lines)[:5]]
+    more = " …" if len(lines) > 5 else ""
+    word = "line" if len(shown) == 1 else "lines"
+    return f"{word} {', '.join(map(str, shown))}{more}"
+
+
+def _fail(message: str, lines: NDArray[np.int64] | list[int]) -> RatingsFileError:
+    return RatingsFileError(f"{_lines_text(lines)}: {message}", tuple(int(x) for x in lines[:5]))
+
+
+def _codes_lines(codes: NDArray[np.int32], bad: list[int], lines: NDArray[np.int64]) -> Any:
+    return lines[np.isin(codes, bad)][:5]
+
+
+def _clean(labels: list[str], codes: NDArray[np.int32]) -> tuple[list[str], NDArray[np.int32]]:
+    """Strip surrounding spaces from labels, merging labels that become equal."""
+    stripped = [x.strip() for x in labels]
+    if stripped == labels:
+        return labels, codes
+    index: dict[str, int] = {}
+    remap = np.array([index.setdefault(x, len(index)) for x in stripped], dtype=np.int32)
+    return list(index), remap[codes]
+
+
+def read_ratings_csv(
+    source: str | Path | IO[str],
+    *,
+    item_competency: Mapping[str, str] | None = None,
+    scale: tuple[float, float] = (1.0, 5.0),
+) -> Ratings:
+    """Read and validate ``ratings.csv``.
+
+    Parameters
+    ----------
+    source : path or text file
+    item_competency : mapping, optional
+        Item id → competency id (from a question bank); it takes precedence over a
+        ``competency`` column, and every item must be in it.
+    scale : (float, float)
+        Lowest and highest allowed rating.
+
+    Raises
+    ------
+    RatingsFileError
+        With line numbers: missing columns, empty file, wrong number of fields, empty
+        ids, unknown relationship, non-numeric or out-of-scale rating, unknown item,
+        an item in two competencies, duplicate (rater, ratee, item), or a rater with two
+        relationships to the same ratee.
+
+    Notes
+    -----
+    Large files without quote characters are parsed in two processes (one per half of
+    the file); the result is the same as a sequential read.
+    """
+    with _gc_paused():
+        if isinstance(source, str | Path):
+            parsed = _read_path(Path(source))
+        else:
+            reader = csv.reader(source)
+            positions, n_fields = _header(reader)
+            parsed = _parse_rows(reader, positions, n_fields, 1)
+        return _finish(*parsed, item_competency, scale)
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Any:
+    """Pause the cyclic garbage collector while millions of acyclic rows are built.
+
+    Row lists and strings cannot form cycles, but their sheer number triggers a full
+    collection again and again; pausing it makes parsing about three times faster.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _header(reader: Any) -> tuple[list[int], int]:
+    """Positions of the wanted columns (competency last, if present) and field count."""
+    try:
+        header = next(reader, None)
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise RatingsFileError(f"line 1: cannot read the header ({exc})", (1,)) from None
+    if header is None or not any(h.strip() for h in header):
+        raise RatingsFileError("the file is empty (no header line)")
+    names = [h.strip().lstrip("\ufeff").lower() for h in header]
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    if missing:
+        raise RatingsFileError(
+            f"line 1: missing column(s) {', '.join(missing)} (the header must name "
+            f"{', '.join(REQUIRED_COLUMNS)}[, competency])",
+            (1,),
+        )
+    dupes = sorted({n for n in names if names.count(n) > 1 and n})
+    if dupes:
+        raise RatingsFileError(f"line 1: duplicate column(s) {', '.join(dupes)}", (1,))
+    wanted = [*REQUIRED_COLUMNS, *(["competency"] if "competency" in names else [])]
+    return [names.index(c) for c in wanted], len(names)
+
+
+Parsed = tuple[list[NDArray[np.int32]], list[list[str]], NDArray[np.int64]]
+
+
+def _parse_rows(reader: Any, positions: list[int], n_fields: int, line: int) -> Parsed:
+    """Factorize the wanted columns of every row; ``line`` = last line already read.
+
+    Returns per column the codes and the labels (in order of first appearance), and
+    the line number of every row. One record per line is assumed (no quoted newlines).
+    """
+    tables: list[defaultdict[str, int]] = [
+        defaultdict(itertools.count().__next__) for _ in positions
+    ]
+    parts: list[list[NDArray[np.int32]]] = [[] for _ in positions]
+    line_parts: list[NDArray[np.int64]] = []
+    while True:
+        try:
+            chunk = list(itertools.islice(reader, _CHUNK))
+        except (csv.Error, UnicodeDecodeError) as exc:
+            at = line + 1
+            raise RatingsFileError(f"line {at}: {exc}", (at,)) from None
+        if not chunk:
+            break
+        lines = np.arange(line + 1, line + 1 + len(chunk), dtype=np.int64)
+        line += len(chunk)
+        lengths = np.fromiter(map(len, chunk), dtype=np.int64, count=len(chunk))
+        if (lengths != n_fields).any():
+            blank = lengths == 0
+            wrong = ~blank & (lengths != n_fields)
+            if wrong.any():
+                first = int(np.flatnonzero(wrong)[0])
+                raise _fail(
+                    f"expected {n_fields} fields, found {int(lengths[first])}", lines[wrong]
+                )
+            chunk = [row for row in chunk if row]
+            lines = lines[~blank]
+            if not chunk:
+                continue
+        columns = list(zip(*chunk, strict=True))
+        for k, pos in enumerate(positions):
+            parts[k].append(
+                np.fromiter(
+                    map(tables[k].__getitem__, columns[pos]), dtype=np.int32, count=len(chunk)
+                )
+            )
+        line_parts.append(lines)
+    if not line_parts:
+        return (
+            [np.zeros(0, np.int32) for _ in positions],
+            [[] for _ in positions],
+            np.zeros(0, np.int64),
+        )
+    return (
+        [np.concatenate(p) for p in parts],
+        [list(t) for t in tables],
+        np.concatenate(line_parts),
+    )
+
+
+def _parse_range(path: Path, start: int, stop: int, first_line: int, fields: Any) -> Parsed:
+    """Worker: parse the bytes ``[start, stop)`` of ``path`` (whole lines)."""
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        text = fh.read(stop - start).decode("utf-8")
+    with _gc_paused():
+        positions, n_fields = fields
+        return _parse_rows(
+            csv.reader(io.StringIO(text, newline="")), positions, n_fields, first_line
+        )
+
+
+def _read_path(path: Path) -> Parsed:
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        positions, n_fields = _header(reader)
+        size = path.stat().st_size
+        if size < _PARALLEL_BYTES or not _can_fork():
+            return _parse_rows(reader, positions, n_fields, 1)
+    with open(path, "rb") as fh:
+        data = fh.read()
+    if b'"' in data:  # quoted fields may hold newlines: no safe split point
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle)
+            _header(reader)
+            return _parse_rows(reader, positions, n_fields, 1)
+    body = data.index(b"\n") + 1
+    mid = data.find(b"\n", body + (size - body) // 2)
+    split = size if mid < 0 else mid + 1
+    line_at_split = 1 + data.count(b"\n", body, split)
+    del data
+    import multiprocessing
+
+    fields = (positions, n_fields)
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(2) as pool:
+        jobs = [
+            pool.apply_async(_parse_range, (path, body, split, 1, fields)),
+            pool.apply_async(_parse_range, (path, split, size, line_at_split, fields)),
+        ]
+        results = [job.get() for job in jobs]
+    return _merge(results)
+
+
+def _can_fork() -> bool:
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods() and (os.cpu_count() or 1) > 1
+
+
+def _merge(results: list[Parsed]) -> Parsed:
+    """Combine independently factorized parts into one code space per column."""
+    first_codes, first_labels, first_lines = results[0]
+    codes = list(first_codes)
+    labels = [list(x) for x in first_labels]
+    for more_codes, more_labels, _ in results[1:]:
+        for k in range(len(codes)):
+            index = {x: i for i, x in enumerate(labels[k])}
+            remap = np.empty(len(more_labels[k]), dtype=np.int32)
+            for i, x in enumerate(more_labels[k]):
+                code = index.get(x)
+                if code is None:
+                    code = index[x] = len(labels[k])
+                    labels[k].append(x)
+                remap[i] = code
+            codes[k] = np.concatenate([codes[k], remap[more_codes[k]]])
+    lines = np.concatenate([first_lines, *(r[2] for r in results[1:])])
+    return codes, labels, lines
+
+
+def _finish(
+    codes: list[NDArray[np.int32]],
+    labels: list[list[str]],
+    lines_all: NDArray[np.int64],
+    item_competency: Mapping[str, str] | None,
+    scale: tuple[float, float],
+) -> Ratings:
+    """Validate parsed columns and build the ``Ratings``; errors name their lines."""
+    if lines_all.size == 0:
+        raise RatingsFileError("the file has a header but no ratings")
+    for k, name in enumerate(("rater_id", "ratee_id", "item_id")):
+        labels[k], codes[k] = _clean(labels[k], codes[k])
+        empty = [i for i, x in enumerate(labels[k]) if not x]
+        if empty:
+            raise _fail(f"empty {name}", _codes_lines(codes[k], empty, lines_all))
+
+    rel_lookup = np.array([parse_relationship(x) for x in labels[3]], dtype=np.int64)
+    bad = [i for i, c in enumerate(rel_lookup) if c < 0]
+    if bad:
+        raise _fail(
+            f"unknown relationship {labels[3][bad[0]]!r} (expected one of "
+            f"{', '.join(RELATIONSHIPS)})",
+            _codes_lines(codes[3], bad[:1], lines_all),
+        )
+    relationship = rel_lookup[codes[3]].astype(np.int8)
+
+    value_lookup = np.empty(len(labels[4]))
+    for i, text in enumerate(labels[4]):
+        t = text.strip()
+        if t.upper() in _NA:
+            value_lookup[i] = np.nan
+            continue
+        try:
+            value_lookup[i] = float(t)
+        except ValueError:
+            raise _fail(
+                f"rating {text!r} is not a number (leave it empty or write NA for not applicable)",
+                _codes_lines(codes[4], [i], lines_all),
+            ) from None
+    lo, hi = float(scale[0]), float(scale[1])
+    out = [i for i, x in enumerate(value_lookup) if not np.isnan(x) and not lo <= x <= hi]
+    if out:
+        shown = ", ".join(labels[4][i].strip() for i in out[:5])
+        raise _fail(
+            f"rating(s) outside the scale {lo:g}–{hi:g}: {shown}",
+            _codes_lines(codes[4], out, lines_all),
+        )
+    values = value_lookup[codes[4]]
+
+    item_labels = labels[2]
+    if item_competency is not None:
+        unknown = [i for i, x in enumerate(item_labels) if x not in item_competency]
+        if unknown:
+            names_ = ", ".join(repr(item_labels[i]) for i in unknown[:5])
+            raise _fail(
+                f"{len(unknown)} item(s) not in the question bank: {names_}",
+                _codes_lines(codes[2], unknown, lines_all),
+            )
+        comp_labels = [str(item_competency[x]) for x in item_labels]
+        comp_ids = list(dict.fromkeys(comp_labels))
+        index = {c: k for k, c in enumerate(comp_ids)}
+        comp_of_item = np.array([index[c] for c in comp_labels], dtype=np.int32)
+    elif len(codes) > 5:
+        labels[5], codes[5] = _clean(labels[5], codes[5])
+        empty = [i for i, x in enumerate(labels[5]) if not x]
+        if empty:
+            raise _fail("empty competency", _codes_lines(codes[5], empty, lines_all))
+        pairs = np.unique(codes[2].astype(np.int64) * len(labels[5]) + codes[5])
+        item_of, comp_of = pairs // len(labels[5]), pairs % len(labels[5])
+        clash = np.flatnonzero(np.bincount(item_of, minlength=len(item_labels)) > 1)
+        if clash.size:
+            i = int(clash[0])
+            raise _fail(
+                f"item {item_labels[i]!r} is given more than one competency",
+                lines_all[codes[2] == i],
+            )
+        comp_of_item = np.empty(len(item_labels), dtype=np.int32)
+        comp_of_item[item_of] = comp_of
+        comp_ids = labels[5]
+    else:
+        comp_of_item = None  # type: ignore[assignment]
+        comp_ids = []
+
+    try:
+        return Ratings.from_codes(
+            codes[0],
+            codes[1],
+            codes[2],
+            relationship,
+            values,
+            rater_ids=np.array(labels[0], dtype=object),
+            ratee_ids=np.array(labels[1], dtype=object),
+            item_ids=np.array(item_labels, dtype=object),
+            item_competency=comp_of_item,
+            competency_ids=comp_ids,
+            scale=(lo, hi),
+        )
+    except InvalidRatingsError as exc:
+        raise _fail(exc.message, lines_all[list(exc.rows)]) from None
+
+
+# ---- writing -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class ScoresTable:
+    """scores.csv as columns (flattened ratee × competency × group, rows kept only)."""
+
+    ratee_id: NDArray[Any]
+    competency: NDArray[Any]
+    relationship: NDArray[Any]
+    n_raters: NDArray[np.int64]
+    raw_mean: NDArray[np.float64]
+    adjusted: NDArray[np.float64]
+    se: NDArray[np.float64]
+    ci_low: NDArray[np.float64]
+    ci_high: NDArray[np.float64]
+    suppressed: NDArray[np.bool_]
+
+    def __len__(self) -> int:
+        return int(self.ratee_id.size)
+
+
+def _suppress(n: NDArray[np.int64], min_group_size: int) -> NDArray[np.bool_]:
+    """Primary and complementary suppression per ratee × competency (groups last axis)."""
+    sub = np.zeros(n.shape, dtype=bool)
+    sub[..., 1:] = n[..., 1:] < min_group_size  # self (0) is never suppressed
+    parts = n[..., 1:OTHERS]  # manager, peer, direct_report, other: they sum to others
+    for _ in range(OTHERS):
+        hidden = np.where(sub[..., 1:OTHERS] & (parts > 0), parts, 0).sum(axis=-1)
+        leak = ~sub[..., OTHERS] & (hidden > 0) & (hidden < min_group_size)
+        if not leak.any():
+            break
+        shown = np.where(~sub[..., 1:OTHERS] & (parts > 0), parts, np.iinfo(np.int64).max)
+        smallest = shown.argmin(axis=-1)
+        has_shown = shown.min(axis=-1) < np.iinfo(np.int64).max
+        idx = np.nonzero(leak & has_shown)
+        sub[(*idx, smallest[idx] + 1)] = True
+        only = leak & ~has_shown
+        sub[..., OTHERS] |= only
+    return sub
+
+
+def scores_table(scores: Scores, *, min_group_size: int = 3) -> ScoresTable:
+    """The rows of scores.csv (see the module docstring) as arrays."""
+    if min_group_size < 1:
+        raise ValueError(f"min_group_size must be at least 1, got {min_group_size}")
+    agg = scores.aggregates
+    n = agg.n_raters
+    keep = n > 0
+    keep[..., OTHERS] = True
+    adjusted = np.full(n.shape, np.nan)
+    se, lo, hi = agg.se.copy(), agg.ci_low.copy(), agg.ci_high.copy()
+    se[..., OTHERS] = scores.se
+    lo[..., OTHERS] = scores.ci_low
+    hi[..., OTHERS] = scores.ci_high
+    if scores.method == "adjusted":
+        adjusted[..., OTHERS] = scores.score
+    suppressed = _suppress(n, min_group_size)
+    flat = keep.ravel()
+    e_idx, c_idx, g_idx = (a.ravel()[flat] for a in np.indices(n.shape))
+    sup = suppressed.ravel()[flat]
+
+    def col(a: NDArray[np.float64]) -> NDArray[np.float64]:
+        out = a.ravel()[flat].astype(np.float64)
+        out[sup] = np.nan
+        return out
+
+    return ScoresTable(
+        ratee_id=np.asarray(scores.ratee_ids, dtype=object)[e_idx],
+        competency=np.asarray(scores.competency_ids, dtype=object)[c_idx],
+        relationship=np.asarray(GROUPS, dtype=object)[g_idx],
+        n_raters=n.ravel()[flat],
+        raw_mean=col(agg.mean),
+        adjusted=col(adjusted),
+        se=col(se),
+        ci_low=col(lo),
+        ci_high=col(hi),
+        suppressed=sup,
+    )
+
+
+def _fmt(a: NDArray[np.float64], digits: int = 4) -> list[str]:
+    spec = f"{{:.{digits}f}}"
+    return ["" if x != x else spec.format(x) for x in a.tolist()]
+
+
+def write_scores_csv(
+    scores: Scores, target: str | Path | IO[str], *, min_group_size: int = 3
+) -> ScoresTable:
+    """Write scores.csv (DESIGN §8 columns) and return the table written."""
+    table = scores_table(scores, min_group_size=min_group_size)
+    with _gc_paused():
+        _write(table, target)
+    return table
+
+
+def _write(table: ScoresTable, target: str | Path | IO[str]) -> None:
+    n_text = [str(x) for x in table.n_raters.tolist()]
+    n_text = ["" if s else t for s, t in zip(table.suppressed.tolist(), n_text, strict=True)]
+    # Quote each distinct label once, not once per row.
+    ratee_labels, ratee_idx = np.unique(table.ratee_id.astype(str), return_inverse=True)
+    ratee_text = np.array([_csv_field(x) for x in ratee_labels.tolist()], dtype=object)
+    comp_labels, comp_idx = np.unique(table.competency.astype(str), return_inverse=True)
+    comp_text = np.array([_csv_field(x) for x in comp_labels.tolist()], dtype=object)
+    columns = [
+        ratee_text[ratee_idx.ravel()].tolist(),
+        comp_text[comp_idx.ravel()].tolist(),
+        table.relationship.tolist(),
+        n_text,
+        _fmt(table.raw_mean),
+        _fmt(table.adjusted),
+        _fmt(table.se),
+        _fmt(table.ci_low),
+        _fmt(table.ci_high),
+        ["1" if s else "0" for s in table.suppressed.tolist()],
+    ]
+    body = "\n".join(map(",".join, zip(*columns, strict=True)))
+    text = ",".join(SCORES_COLUMNS) + "\n" + (body + "\n" if body else "")
+    if isinstance(target, str | Path):
+        Path(target).write_text(text, encoding="utf-8")
+    else:
+        target.write(text)
+
+
+def _csv_field(value: Any) -> str:
+    s = str(value)
+    if any(ch in s for ch in ',"\n\r') or s != s.strip():
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="").writerow([s])
+        return buf.getvalue()
+    return s
+
+
+# ---- the whole pipeline --------------------------------------------------------------
+
+
+def _clean_json(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _clean_json(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_clean_json(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def score_csv(
+    ratings_path: str | Path,
+    out_path: str | Path,
+    *,
+    bank: str | None = None,
+    min_group_size: int = 3,
+    method: str = "adjusted",
+    scale: tuple[float, float] = (1.0, 5.0),
+) -> dict[str, Any]:
+    """Read ratings.csv, score it, write scores.csv; return a JSON-ready summary.
+
+    Raises
+    ------
+    RatingsFileError
+        Bad input (with line numbers) or an unknown bank.
+    """
+    t0 = time.perf_counter()
+    item_competency = _bank_items(bank) if bank else None
+    ratings = read_ratings_csv(ratings_path, item_competency=item_competency, scale=scale)
+    t_read = time.perf_counter() - t0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # collected in scores.warnings and reported
+        scores = score_ratings(ratings, method=method)
+    t_score = time.perf_counter() - t0 - t_read
+    table = write_scores_csv(scores, out_path, min_group_size=min_group_size)
+    notes = list(scores.warnings)
+    if not ratings.competency_ids:
+        notes.insert(0, "no --bank and no competency column: only ALL scores were computed")
+    rel = scores.reliability
+    model = scores.model
+    summary = {
+        "input": str(ratings_path),
+        "output": str(out_path),
+        "method_requested": method,
+        "method": scores.method,
+        "counts": {
+            "ratings": ratings.n_ratings,
+            "answered": int((~np.isnan(ratings.value)).sum()),
+            "raters": ratings.n_raters,
+            "ratees": ratings.n_ratees,
+            "items": ratings.n_items,
+            "competencies": list(ratings.competency_ids),
+            "rows_written": len(table),
+            "rows_suppressed": int(table.suppressed.sum()),
+        },
+        "min_group_size": min_group_size,
+        "confidence": scores.confidence,
+        "warnings": notes,
+        "reliability": {
+            c: {
+                "icc1": rel.icc1[k],
+                "icck": rel.icck[k],
+                "alpha": rel.alpha[k],
+                "raters_needed_70": rel.raters_needed_70[k],
+                "raters_needed_80": rel.raters_needed_80[k],
+                "median_rwg": _nanmedian(rel.rwg[:, k]),
+            }
+            for k, c in enumerate(rel.competency_ids)
+        },
+        "agreement": {
+            "blind_spots": int(scores.agreement.blind_spot[:, :-1].sum()),
+            "hidden_strengths": int(scores.agreement.hidden_strength[:, :-1].sum()),
+        },
+        "seconds": {"read": t_read, "score": t_score, "total": time.perf_counter() - t0},
+    }
+    if model is not None:
+        design = model.design
+        summary["model"] = {
+            "variance_components": model.variance_components,
+            "relationship_effect": model.relationship_effect,
+            "median_ratee_reliability": _nanmedian(model.reliability),
+            "components": design.n_components,
+            "largest_component_share": design.largest_component_share,
+            "raters_few_ratees": design.n_raters_few_ratees,
+        }
+    return _clean_json(summary)  # type: ignore[no-any-return]
+
+
+def _nanmedian(a: NDArray[np.float64]) -> float:
+    a = a[~np.isnan(a)]
+    return float(np.median(a)) if a.size else float("nan")
+
+
+def _bank_items(key: str) -> dict[str, str]:
+    """Item → competency map of a question bank (surveys.banks, imported lazily)."""
+    try:
+        from surveys import banks
+    except ImportError as exc:
+        raise RatingsFileError(f"question banks are not available ({exc})") from None
+    try:
+        bank = banks.get_bank(key)
+    except (KeyError, LookupError, ValueError, FileNotFoundError) as exc:
+        raise RatingsFileError(f"unknown question bank {key!r} ({exc})") from None
+    return {str(k): str(v) for k, v in bank.item_competency.items()}
