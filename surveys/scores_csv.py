@@ -20,22 +20,24 @@ subtracting the shown groups from ``others``.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import gc
 import io
 import itertools
 import math
-import os
 import time
 import warnings
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 from numpy.typing import NDArray
 
 from scoring import (
@@ -73,7 +75,6 @@ SCORES_COLUMNS = (
 )
 _NA = {"", "NA", "N/A", "NAN"}
 _CHUNK = 200_000
-_PARALLEL_BYTES = 8 * 2**20
 
 
 class RatingsFileError(ValueError):
@@ -95,8 +96,8 @@ def _fail(message: str, lines: NDArray[np.int64] | list[int]) -> RatingsFileErro
     return RatingsFileError(f"{_lines_text(lines)}: {message}", tuple(int(x) for x in lines[:5]))
 
 
-def _codes_lines(codes: NDArray[np.int32], bad: list[int], lines: NDArray[np.int64]) -> Any:
-    return lines[np.isin(codes, bad)][:5]
+def _codes_lines(codes: NDArray[np.int32], bad: list[int], lines: _LineMap) -> Any:
+    return lines[np.flatnonzero(np.isin(codes, bad))[:5]]
 
 
 def _clean(labels: list[str], codes: NDArray[np.int32]) -> tuple[list[str], NDArray[np.int32]]:
@@ -107,46 +108,6 @@ def _clean(labels: list[str], codes: NDArray[np.int32]) -> tuple[list[str], NDAr
     index: dict[str, int] = {}
     remap = np.array([index.setdefault(x, len(index)) for x in stripped], dtype=np.int32)
     return list(index), remap[codes]
-
-
-def read_ratings_csv(
-    source: str | Path | IO[str],
-    *,
-    item_competency: Mapping[str, str] | None = None,
-    scale: tuple[float, float] = (1.0, 5.0),
-) -> Ratings:
-    """Read and validate ``ratings.csv``.
-
-    Parameters
-    ----------
-    source : path or text file
-    item_competency : mapping, optional
-        Item id → competency id (from a question bank); it takes precedence over a
-        ``competency`` column, and every item must be in it.
-    scale : (float, float)
-        Lowest and highest allowed rating.
-
-    Raises
-    ------
-    RatingsFileError
-        With line numbers: missing columns, empty file, wrong number of fields, empty
-        ids, unknown relationship, non-numeric or out-of-scale rating, unknown item,
-        an item in two competencies, duplicate (rater, ratee, item), or a rater with two
-        relationships to the same ratee.
-
-    Notes
-    -----
-    Large files without quote characters are parsed in two processes (one per half of
-    the file); the result is the same as a sequential read.
-    """
-    with _gc_paused():
-        if isinstance(source, str | Path):
-            parsed = _read_path(Path(source))
-        else:
-            reader = csv.reader(source)
-            positions, n_fields = _header(reader)
-            parsed = _parse_rows(reader, positions, n_fields, 1)
-        return _finish(*parsed, item_competency, scale)
 
 
 @contextlib.contextmanager
@@ -188,10 +149,11 @@ def _header(reader: Any) -> tuple[list[int], int]:
     return [names.index(c) for c in wanted], len(names)
 
 
-Parsed = tuple[list[NDArray[np.int32]], list[list[str]], NDArray[np.int64]]
+Parsed = tuple[list[NDArray[np.int32]], list[list[str]], "_LineMap"]
+Rows = tuple[list[NDArray[np.int32]], list[list[str]], NDArray[np.int64]]
 
 
-def _parse_rows(reader: Any, positions: list[int], n_fields: int, line: int) -> Parsed:
+def _parse_rows(reader: Any, positions: list[int], n_fields: int, line: int) -> Rows:
     """Factorize the wanted columns of every row; ``line`` = last line already read.
 
     Returns per column the codes and the labels (in order of first appearance), and
@@ -246,80 +208,173 @@ def _parse_rows(reader: Any, positions: list[int], n_fields: int, line: int) -> 
     )
 
 
-def _parse_range(path: Path, start: int, stop: int, first_line: int, fields: Any) -> Parsed:
-    """Worker: parse the bytes ``[start, stop)`` of ``path`` (whole lines)."""
-    with open(path, "rb") as fh:
-        fh.seek(start)
-        text = fh.read(stop - start).decode("utf-8")
-    with _gc_paused():
-        positions, n_fields = fields
-        return _parse_rows(
-            csv.reader(io.StringIO(text, newline="")), positions, n_fields, first_line
+def read_ratings_csv(
+    source: str | Path | IO[str],
+    *,
+    item_competency: Mapping[str, str] | None = None,
+    scale: tuple[float, float] = (1.0, 5.0),
+) -> Ratings:
+    """Read and validate ``ratings.csv``.
+
+    Parameters
+    ----------
+    source : path or text file
+    item_competency : mapping, optional
+        Item id → competency id (from a question bank); it takes precedence over a
+        ``competency`` column, and every item must be in it.
+    scale : (float, float)
+        Lowest and highest allowed rating.
+
+    Raises
+    ------
+    RatingsFileError
+        With line numbers: missing columns, empty file, wrong number of fields, empty
+        ids, unknown relationship, non-numeric or out-of-scale rating, unknown item,
+        an item in two competencies, duplicate (rater, ratee, item), or a rater with two
+        relationships to the same ratee.
+
+    Notes
+    -----
+    The file is parsed by Arrow's multithreaded C++ CSV reader (``pyarrow.csv``), which
+    also factorizes the id columns (dictionary encoding); validation is vectorised over
+    the distinct labels. Line numbers are needed only for errors, so the row → line map
+    is built only then: from the newline positions when the file holds no quote
+    character, otherwise by a :mod:`csv` pass that notes the physical line on which
+    each record starts (quoted fields may span lines). Input Arrow rejects (a row with
+    the wrong number of fields, invalid UTF-8, a broken quote) is re-read by the
+    sequential :mod:`csv` reader, which names the offending lines.
+    """
+    if isinstance(source, str | Path):
+        data = Path(source).read_bytes()
+    else:
+        data = source.read().encode("utf-8", "surrogatepass")
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    parsed = _parse_fast(data)
+    if parsed is None:
+        with _gc_paused():
+            parsed = _parse_slow(data)
+    return _finish(*parsed, item_competency, scale)
+
+
+def _parse_slow(data: bytes) -> Parsed:
+    """Sequential :mod:`csv` parse (records numbered as lines); exact error messages."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        at = 1 + data.count(b"\n", 0, exc.start)
+        raise RatingsFileError(f"line {at}: {exc}", (at,)) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    positions, n_fields = _header(reader)
+    codes, labels, lines = _parse_rows(reader, positions, n_fields, 1)
+    return codes, labels, _LineMap.of_array(lines)
+
+
+def _parse_fast(data: bytes) -> Parsed | None:
+    """Arrow parse; ``None`` when Arrow rejects the input (the slow path explains why)."""
+    end = data.find(b"\n")
+    first = data if end < 0 else data[:end]
+    if b'"' in first:  # a quoted header may span lines: leave it to the csv module
+        return None
+    try:
+        header_text = first.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    positions, n_fields = _header(csv.reader([header_text.rstrip("\r")]))
+    if end < 0 or not data[end + 1 :].strip(b"\r\n"):
+        return (
+            [np.zeros(0, np.int32) for _ in positions],
+            [[] for _ in positions],
+            _LineMap(lambda: np.zeros(0, np.int64), 0),
         )
+    quoted = b'"' in data
+    names = [f"f{i}" for i in range(n_fields)]
+    wanted = [names[p] for p in positions]
+    text_type = pa.dictionary(pa.int32(), pa.string())
+    try:
+        table = pa_csv.read_csv(
+            pa.BufferReader(pa.py_buffer(data)[end + 1 :]),
+            read_options=pa_csv.ReadOptions(column_names=names, block_size=4 << 20),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=quoted),
+            convert_options=pa_csv.ConvertOptions(
+                include_columns=wanted,
+                column_types=dict.fromkeys(wanted, text_type),
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError):
+        return None
+    table = table.unify_dictionaries()
+    codes: list[NDArray[np.int32]] = []
+    labels: list[list[str]] = []
+    for name in wanted:
+        column = table.column(name)
+        chunks = column.chunks
+        if chunks:
+            dictionary = chunks[0].dictionary
+            indices = pa.concat_arrays([c.indices for c in chunks])
+            codes.append(indices.to_numpy(zero_copy_only=False).astype(np.int32, copy=False))
+            labels.append(dictionary.to_pylist())
+        else:
+            codes.append(np.zeros(0, np.int32))
+            labels.append([])
+    n_rows = table.num_rows
+    return codes, labels, _LineMap(lambda: _record_lines(data, quoted, n_rows), n_rows)
 
 
-def _read_path(path: Path) -> Parsed:
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.reader(handle)
-        positions, n_fields = _header(reader)
-        size = path.stat().st_size
-        if size < _PARALLEL_BYTES or not _can_fork():
-            return _parse_rows(reader, positions, n_fields, 1)
-    with open(path, "rb") as fh:
-        data = fh.read()
-    if b'"' in data:  # quoted fields may hold newlines: no safe split point
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle)
-            _header(reader)
-            return _parse_rows(reader, positions, n_fields, 1)
-    body = data.index(b"\n") + 1
-    mid = data.find(b"\n", body + (size - body) // 2)
-    split = size if mid < 0 else mid + 1
-    line_at_split = 1 + data.count(b"\n", body, split)
-    del data
-    import multiprocessing
+class _LineMap:
+    """Row index → line number, computed on first use (only errors need it)."""
 
-    fields = (positions, n_fields)
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(2) as pool:
-        jobs = [
-            pool.apply_async(_parse_range, (path, body, split, 1, fields)),
-            pool.apply_async(_parse_range, (path, split, size, line_at_split, fields)),
-        ]
-        results = [job.get() for job in jobs]
-    return _merge(results)
+    def __init__(self, build: Callable[[], NDArray[np.int64]], size: int) -> None:
+        self._build = build
+        self._lines: NDArray[np.int64] | None = None
+        self.size = size
+
+    @classmethod
+    def of_array(cls, lines: NDArray[np.int64]) -> _LineMap:
+        return cls(lambda: lines, int(lines.size))
+
+    def __getitem__(self, rows: Any) -> NDArray[np.int64]:
+        if self._lines is None:
+            self._lines = self._build()
+        return self._lines[rows]
 
 
-def _can_fork() -> bool:
-    import multiprocessing
-
-    return "fork" in multiprocessing.get_all_start_methods() and (os.cpu_count() or 1) > 1
-
-
-def _merge(results: list[Parsed]) -> Parsed:
-    """Combine independently factorized parts into one code space per column."""
-    first_codes, first_labels, first_lines = results[0]
-    codes = list(first_codes)
-    labels = [list(x) for x in first_labels]
-    for more_codes, more_labels, _ in results[1:]:
-        for k in range(len(codes)):
-            index = {x: i for i, x in enumerate(labels[k])}
-            remap = np.empty(len(more_labels[k]), dtype=np.int32)
-            for i, x in enumerate(more_labels[k]):
-                code = index.get(x)
-                if code is None:
-                    code = index[x] = len(labels[k])
-                    labels[k].append(x)
-                remap[i] = code
-            codes[k] = np.concatenate([codes[k], remap[more_codes[k]]])
-    lines = np.concatenate([first_lines, *(r[2] for r in results[1:])])
-    return codes, labels, lines
+def _record_lines(data: bytes, quoted: bool, n_rows: int) -> NDArray[np.int64]:
+    """Line on which each non-blank record after the header starts (``data`` sans BOM)."""
+    lone_cr = b"\r" in data and data.count(b"\r") != data.count(b"\r\n")
+    if not quoted and not lone_cr:
+        raw = np.frombuffer(data, dtype=np.uint8)
+        ends = np.flatnonzero(raw == 10)
+        if not data.endswith(b"\n"):
+            ends = np.append(ends, len(data))
+        starts = np.concatenate([[0], ends[:-1] + 1])
+        length = ends - starts
+        has_cr = np.zeros(length.size, dtype=bool)
+        nonzero = length > 0
+        has_cr[nonzero] = raw[ends[nonzero] - 1] == 13
+        blank = (length == 0) | ((length == 1) & has_cr)
+        lines = np.flatnonzero(~blank) + 1
+    else:
+        reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
+        found: list[int] = []
+        start = 1
+        for row in reader:
+            if row:
+                found.append(start)
+            start = reader.line_num + 1
+        lines = np.asarray(found, dtype=np.int64)
+    lines = lines[1:]  # the header
+    if lines.size != n_rows:  # the parsers disagree on records: do not guess
+        raise RuntimeError("ratings.csv: cannot map rows to line numbers")
+    return lines
 
 
 def _finish(
     codes: list[NDArray[np.int32]],
     labels: list[list[str]],
-    lines_all: NDArray[np.int64],
+    lines_all: _LineMap,
     item_competency: Mapping[str, str] | None,
     scale: tuple[float, float],
 ) -> Ratings:

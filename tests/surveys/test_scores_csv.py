@@ -112,18 +112,60 @@ def test_scale_is_configurable(tmp_path):
     assert read_ratings_csv(path, scale=(1, 7)).value.tolist() == [7.0]
 
 
-def test_parallel_read_equals_sequential_read(tmp_path, monkeypatch):
-    path = write(tmp_path, survey_csv(n=40))
-    seq = read_ratings_csv(path)
-    monkeypatch.setattr(scores_csv, "_PARALLEL_BYTES", 1)
-    par = read_ratings_csv(path)
+def _same(a, b):
     for name in ("rater", "ratee", "item", "relationship"):
-        np.testing.assert_array_equal(getattr(par, name), getattr(seq, name))
-    np.testing.assert_array_equal(par.value, seq.value)
-    assert par.rater_ids.tolist() == seq.rater_ids.tolist()
-    bad = write(tmp_path, survey_csv(n=40) + "p1,p2,q0,peer,9,C0\n", name="bad.csv")
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name))
+    np.testing.assert_array_equal(a.value, b.value)
+    assert a.rater_ids.tolist() == b.rater_ids.tolist()
+    assert a.item_ids.tolist() == b.item_ids.tolist()
+    assert a.competency_ids == b.competency_ids
+
+
+def test_arrow_read_equals_csv_module_read(tmp_path, monkeypatch):
+    text = survey_csv(n=40)
+    path = write(tmp_path, text)
+    fast = read_ratings_csv(path)
+    assert scores_csv._parse_fast(path.read_bytes()) is not None  # really the Arrow path
+    monkeypatch.setattr(scores_csv, "_parse_fast", lambda data: None)
+    _same(fast, read_ratings_csv(path))
+    bad = write(tmp_path, text + "p1,p2,q0,peer,9,C0\n", name="bad.csv")
     with pytest.raises(RatingsFileError, match=f"line {1 + 40 * 6 * 4 + 1}: rating"):
         read_ratings_csv(bad)
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_line_numbers_count_blank_lines_with_either_line_end(tmp_path, newline):
+    body = "a,x,q1,peer,4,C1\n\n\nb,x,q1,peer,3,C1\n\nc,x,q1,peer,7,C1\n"
+    path = write(tmp_path, "\ufeff" + (HEADER + body).replace("\n", newline))
+    with pytest.raises(RatingsFileError, match=r"^line 7: rating\(s\) outside"):
+        read_ratings_csv(path)
+
+
+def test_quoted_fields_with_commas_and_newlines(tmp_path):
+    body = (
+        'a,"Smith, J",q1,peer,4,C1\n'
+        '"b\nsecond line",x,q1,peer,3,C1\n'
+        'c,x,q1,peer,3,"C1"\n'
+        "d,x,q1,peer,oops,C1\n"
+    )
+    path = write(tmp_path, HEADER + body)
+    with pytest.raises(RatingsFileError, match=r"^line 6: rating 'oops' is not a number"):
+        read_ratings_csv(path)
+    r = read_ratings_csv(write(tmp_path, HEADER + body.replace("oops", "2"), name="ok.csv"))
+    assert r.ratee_ids.tolist() == ["Smith, J", "x"]
+    assert r.rater_ids.tolist() == ["a", "b\nsecond line", "c", "d"]
+    assert r.competency_ids == ("C1",)
+
+
+def test_wrong_field_counts_and_bad_utf8_in_a_large_file(tmp_path):
+    text = survey_csv(n=200)
+    n_lines = text.count("\n")
+    path = write(tmp_path, text + "p1,p2,q0\n" + "p3,p2,q0,peer,3\n")
+    with pytest.raises(RatingsFileError, match=f"^lines {n_lines + 1}, {n_lines + 2}: expected 6"):
+        read_ratings_csv(path)
+    path.write_bytes(text.encode() + b"p1,p\xff,q0,peer,3,C0\n")
+    with pytest.raises(RatingsFileError, match=f"^line {n_lines + 1}: 'utf-8' codec"):
+        read_ratings_csv(path)
 
 
 def test_scores_csv_has_the_design_columns_and_all_others_rows(tmp_path):
