@@ -38,13 +38,14 @@ def eligible_peers(
     )
     if person.manager_id is not None:
         stmt = stmt.where(Employee.id != person.manager_id)
-    if query.strip():
-        like = f"%{query.strip().lower()}%"
+    # Typed text, not a pattern: "%" and "_" match themselves; PostgreSQL refuses NUL.
+    text = query.replace("\x00", "").strip()
+    if text:
         stmt = stmt.where(
             or_(
-                Employee.name.ilike(like),
-                Employee.email.ilike(like),
-                Employee.department.ilike(like),
+                Employee.name.icontains(text, autoescape=True),
+                Employee.email.icontains(text, autoescape=True),
+                Employee.department.icontains(text, autoescape=True),
             )
         )
     return list(session.scalars(stmt))

@@ -46,9 +46,7 @@ class AlreadySubmitted(DomainError):
 
 def cycle_bank(cycle: Cycle) -> Bank:
     """The cycle's frozen bank in the cycle's language (parsed once per process)."""
-    digest = hashlib.sha256(
-        json.dumps(cycle.bank_snapshot, sort_keys=True).encode()
-    ).hexdigest()
+    digest = hashlib.sha256(json.dumps(cycle.bank_snapshot, sort_keys=True).encode()).hexdigest()
     return _parse_bank(digest, cycle.language, cycle.bank_snapshot)
 
 
@@ -116,11 +114,11 @@ def clean_answers(bank: Bank, ratings: dict[str, str], comments: dict[str, str])
         if question_id not in questions:
             result.errors[question_id] = "Unknown question."
             continue
-        text = (text or "").replace("\r\n", "\n").strip()
+        # PostgreSQL text cannot hold NUL; one pasted NUL would make every submit fail.
+        text = (text or "").replace("\r\n", "\n").replace("\x00", "").strip()
         if len(text) > MAX_COMMENT_CHARS:
             result.errors[question_id] = (
-                f"Please keep this under {MAX_COMMENT_CHARS:,} characters"
-                f" (it has {len(text):,})."
+                f"Please keep this under {MAX_COMMENT_CHARS:,} characters (it has {len(text):,})."
             )
             continue
         result.answers.comments[question_id] = text

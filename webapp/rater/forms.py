@@ -106,8 +106,8 @@ def survey_sections(bank: Bank, assignment: Assignment, answers: Answers) -> lis
 
 def posted_answers(form: MultiDict) -> tuple[dict[str, str], dict[str, str]]:
     """Split posted fields into (ratings, comments) keyed by item / question id."""
-    ratings = {k[len(RATING_PREFIX):]: v for k, v in form.items() if k.startswith(RATING_PREFIX)}
+    ratings = {k[len(RATING_PREFIX) :]: v for k, v in form.items() if k.startswith(RATING_PREFIX)}
     comments = {
-        k[len(COMMENT_PREFIX):]: v for k, v in form.items() if k.startswith(COMMENT_PREFIX)
+        k[len(COMMENT_PREFIX) :]: v for k, v in form.items() if k.startswith(COMMENT_PREFIX)
     }
     return ratings, comments

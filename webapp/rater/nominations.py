@@ -22,7 +22,10 @@ def _participant(token: str, purpose: TokenPurpose):
 
 
 def _chosen_ids() -> list[int]:
-    return [int(v) for v in request.form.getlist("nominee") if v.isdigit()]
+    """Ticked employee ids, each once; forged values ("²", 30 digits) are ignored, not a 500."""
+    values = request.form.getlist("nominee")
+    ids = [int(v) for v in values if v.isascii() and v.isdigit() and len(v) <= 9]
+    return list(dict.fromkeys(ids))
 
 
 def _page(template: str, token: str, participant, chosen: list[int], status: int = 200):
@@ -63,16 +66,18 @@ def submit_nominations(token: str):
         abort(400)
     chosen = _chosen_ids()
     try:
-        sent = nominations.submit_nominations(
-            db.session, participant, chosen, base_url=_base_url()
-        )
+        sent = nominations.submit_nominations(db.session, participant, chosen, base_url=_base_url())
     except DomainError as error:
         db.session.rollback()
         flash(str(error), "error")
         return _page("rater/nominate.html", token, participant, chosen, 422)
     db.session.commit()
-    flash("Thank you – your nominations were sent to your manager for approval." if sent
-          else "Thank you – your nominations are saved.", "info")
+    flash(
+        "Thank you – your nominations were sent to your manager for approval."
+        if sent
+        else "Thank you – your nominations are saved.",
+        "info",
+    )
     return redirect(url_for(".nominate", token=token))
 
 

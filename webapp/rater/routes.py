@@ -8,6 +8,7 @@ adds autosave through ``/autosave``.
 from __future__ import annotations
 
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 
 from surveys import responses
@@ -31,8 +32,9 @@ def survey(token: str):
     if assignment.status == AssignmentStatus.SUBMITTED:
         return render_template("rater/thanks.html", assignment=assignment)
     if assignment.status == AssignmentStatus.DECLINED:
-        return render_template("rater/declined.html", assignment=assignment, token=token,
-                               form=SurveyForm())
+        return render_template(
+            "rater/declined.html", assignment=assignment, token=token, form=SurveyForm()
+        )
     bank = responses.cycle_bank(assignment.cycle)
     answers = responses.load_draft(db.session, assignment)
     sections = survey_sections(bank, assignment, answers)
@@ -42,7 +44,7 @@ def survey(token: str):
     errors = {}
     if request.args.get("check"):
         missing = set(responses.missing_required(bank, answers))
-        errors = {f: "This question needs an answer." for f in missing}
+        errors = dict.fromkeys(missing, "This question needs an answer.")
     return _render(token, assignment, sections, index, answers, errors)
 
 
@@ -107,7 +109,9 @@ def save_section(token: str):
     elif action == "next":
         index += 1
     elif action.startswith("goto-"):
-        index = int(action.removeprefix("goto-")) if action[5:].isdigit() else index
+        target = action.removeprefix("goto-")
+        # isdigit() alone accepts "²", which int() refuses: a forged button must not 500.
+        index = int(target) if target.isascii() and target.isdigit() else index
     index = min(max(index, 0), len(sections) - 1)
     return redirect(url_for(".survey", token=token, section=index, _anchor="survey"))
 
@@ -143,6 +147,14 @@ def _unavailable(token: str):
         503,
         {"Retry-After": "5"},
     )
+
+
+@bp.errorhandler(CSRFError)
+def csrf_failed(error: CSRFError):
+    """survey.js reads JSON from autosave; every page gets the plain 400 page."""
+    if request.endpoint == "rater.autosave":
+        return jsonify(error="Your session expired; reload the page."), 400
+    return render_template("error.html", code=400, title="Bad request"), 400
 
 
 @bp.post("/s/<token>/autosave")
