@@ -1,0 +1,494 @@
+"""Which figures of a report may be published without exposing a rater (DESIGN §4).
+
+Every published cell — a competency, an item, a comment question — is planned from the
+number of raters per relationship group who contributed to *that* cell:
+
+1. **Thresholds.** A group is shown separately only with at least its threshold of
+   raters (defaults: self 1, manager 1, peer 3, direct report 3, other 3). The manager
+   is shown separately only when the cycle says so (``show_manager``).
+2. **Merging.** A group that is not shown is not dropped: its raters count inside
+   "others" (every non-self rater), which is shown when it pools enough raters.
+3. **Complementary suppression.** "Others" minus the shown groups is the merged
+   remainder, and with the published counts (sum = n · mean) its sum, count and
+   distribution can be worked out exactly. So the remainder must pool either no rater
+   or at least the "others" threshold (and at least the threshold of every group with a
+   rater in it), and must not be the manager alone when the cycle hides the manager.
+   When it is short, further groups are hidden into the remainder — the fewest groups,
+   then the fewest raters — or, when no choice is enough, "others" is not published.
+4. **The manager is never used as cover.** With ``show_manager`` the manager's answers
+   are published under "Manager" in every cell that has them, and the manager was told
+   so (they may well discuss them with the participant). Hiding the manager in one cell
+   to pad a short remainder would protect nobody: a reader who knows the manager's
+   answers — from the next cell, or from the manager — subtracts them and is back at the
+   short remainder. So complementary suppression only ever hides peer, direct-report or
+   other groups; if those are not enough, "others" is hidden. Without ``show_manager``
+   the manager was promised to be pooled and counts like any other rater.
+5. **Same rules for everything derived from the same raters.** Counts, means, standard
+   deviations, min/max and answer distributions of a group all follow the group's
+   visibility (a remainder's distribution is exactly as derivable as its sum), and so do
+   comment labels: a comment carries its group's label only if the group is shown,
+   otherwise "others" and only when "others" is shown.
+6. **Consistency across cells.** Cells computed from one another (a competency score
+   and its items' scores) must hide the same groups, or a reader could recompute a
+   hidden item figure from the competency figure and the other items. Use
+   :func:`plan_report` for such a family of cells. This is exact when the competency
+   figure is a sum of the item figures' answers. It is *not* enough when a competency
+   score is a mean of each rater's item mean and raters skipped different items: raters
+   then carry different weights (1/items answered), and "others" for the competency and
+   for its items together can single out the raters who answered a different number of
+   items (and raters left out for answering too few). Publish "others" either per item
+   or per competency in that case, not both, unless every rater answered every item.
+
+Self is the participant's own answer: it is shown whenever there is one and is never part
+of "others".
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from collections.abc import Collection, Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from scoring.ratings import RELATIONSHIPS
+
+__all__ = [
+    "GROUPS",
+    "MANAGER",
+    "NON_SELF",
+    "OTHERS",
+    "SELF",
+    "Cell",
+    "Disclosure",
+    "comment_groups",
+    "plan_disclosure",
+    "plan_report",
+    "pool_cells",
+    "shuffled_comments",
+    "suppress_cells",
+]
+
+SELF, OTHERS = "self", "others"
+MANAGER = "manager"
+#: Relationship groups in display order.
+GROUPS: tuple[str, ...] = RELATIONSHIPS
+#: The groups pooled into "others".
+NON_SELF: tuple[str, ...] = tuple(g for g in GROUPS if g != SELF)
+#: Groups whose threshold must be at least 2 (a threshold of 1 would publish one rater).
+_POOLED = (*(g for g in NON_SELF if g != MANAGER), OTHERS)
+
+NO_RESPONSES = "no responses"
+NOT_SHOWN_SEPARATELY = "included in others, as this cycle's settings ask"
+COMPLEMENTARY = "hidden so it can't be worked out from the other figures"
+HIDDEN_IN_RELATED = "hidden here because it is hidden in a related figure"
+
+K = TypeVar("K", bound=Hashable)
+
+
+def _fewer_than(threshold: int) -> str:
+    return f"fewer than {threshold} response{'s' if threshold != 1 else ''}"
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """What one cell may publish.
+
+    Attributes
+    ----------
+    shown : tuple of str
+        Groups published separately, in display order; never ``"others"``.
+    merged : tuple of str
+        Groups with raters that count only inside "others" (below threshold, manager not
+        shown by the cycle's settings, or hidden by complementary suppression). When
+        ``others_shown`` is false their raters are published nowhere in this cell.
+    others_shown : bool
+        Whether "others" (all non-self raters) is published.
+    reasons : dict
+        Group (or ``"others"``) → plain-language reason it is not shown separately.
+    counts : dict
+        The counts the plan was made from, for every group (0 when absent).
+    """
+
+    shown: tuple[str, ...]
+    merged: tuple[str, ...]
+    others_shown: bool
+    reasons: dict[str, str] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def is_shown(self, group: str) -> bool:
+        """Whether ``group`` is published; ``"others"`` asks about "others"."""
+        if group == OTHERS:
+            return self.others_shown
+        return group in self.shown
+
+    @property
+    def others_n(self) -> int:
+        """Number of non-self raters ("others" count)."""
+        return sum(self.counts.get(g, 0) for g in NON_SELF)
+
+
+def _checked_thresholds(thresholds: Mapping[str, int]) -> dict[str, int]:
+    out = {}
+    for group in (*GROUPS, OTHERS):
+        if group not in thresholds:
+            raise ValueError(f"no threshold for {group!r}")
+        value = thresholds[group]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"threshold for {group!r} must be a positive integer, got {value!r}")
+        if group in _POOLED and value < 2:
+            raise ValueError(f"threshold for {group!r} below 2 would publish single raters")
+        out[group] = value
+    return out
+
+
+def _checked_counts(counts: Mapping[str, int]) -> dict[str, int]:
+    unknown = set(counts) - set(GROUPS)
+    if unknown:
+        raise ValueError(f"unknown groups in counts: {sorted(map(str, unknown))}")
+    out = {}
+    for group in GROUPS:
+        value = counts.get(group, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"count for {group!r} must be a non-negative integer, got {value!r}")
+        out[group] = value
+    return out
+
+
+def _pool_floor(groups: Collection[str], n: Mapping[str, int], t: Mapping[str, int]) -> int:
+    """Fewest raters a pool of ``groups`` needs: the others threshold, and no rater pooled
+    with fewer colleagues than their own group's threshold promises."""
+    return max([t[OTHERS], *(t[g] for g in groups if n[g] > 0)])
+
+
+def _pool_ok(
+    groups: Collection[str], n: Mapping[str, int], t: Mapping[str, int], show_manager: bool
+) -> bool:
+    """Whether a derivable pool of ``groups`` may be published.
+
+    Besides its size, a pool made only of managers would show, under another name, the
+    manager group the cycle's settings hide.
+    """
+    present = [g for g in groups if n[g] > 0]
+    if not show_manager and present == [MANAGER]:
+        return False
+    return sum(n[g] for g in present) >= _pool_floor(present, n, t)
+
+
+def plan_disclosure(
+    counts: Mapping[str, int],
+    thresholds: Mapping[str, int],
+    *,
+    show_manager: bool,
+    hide: Collection[str] = (),
+    hide_others: bool = False,
+) -> Disclosure:
+    """Plan which groups of one cell are published, applying the rules of the module.
+
+    Parameters
+    ----------
+    counts : mapping
+        Raters per relationship group (``self``, ``manager``, ``peer``,
+        ``direct_report``, ``other``) who contributed to the cell; missing groups are 0.
+    thresholds : mapping
+        Minimum raters per group and for ``"others"`` (a cycle's ``thresholds``).
+        Peer, direct-report, other and others thresholds must be at least 2.
+    show_manager : bool
+        Whether the cycle shows the manager's answers as a group of their own.
+    hide : collection of str, optional
+        Groups to hide in any case (used by :func:`plan_report` to keep related cells
+        consistent).
+    hide_others : bool, optional
+        Hide "others" in any case (likewise).
+
+    Returns
+    -------
+    Disclosure
+
+    Notes
+    -----
+    Let :math:`M` be the nonempty non-self groups not shown. Publishing "others" and the
+    shown groups reveals :math:`\\sum_M x = \\sum_{\\text{others}} x - \\sum_{\\text{shown}} x`
+    and :math:`n_M` (and :math:`M`'s answer distribution), so "others" is published only
+    when :math:`n_M = 0` or :math:`n_M \\ge \\max(T_\\text{others}, \\max_{g \\in M} T_g)`.
+    "Others" itself needs as many raters (a lone group in it would otherwise be shown
+    below its own threshold under another name). A short remainder is grown by hiding the
+    fewest (then smallest) peer, direct-report or other groups; the manager is never
+    hidden for this (see the module docstring); if nothing helps, "others" is hidden.
+
+    Examples
+    --------
+    >>> t = {"self": 1, "manager": 1, "peer": 3, "direct_report": 3, "other": 3, "others": 3}
+    >>> p = plan_disclosure({"self": 1, "manager": 1, "peer": 2, "direct_report": 4},
+    ...                     t, show_manager=True)
+    >>> p.shown, p.merged, p.others_shown
+    (('self', 'manager'), ('peer', 'direct_report'), True)
+    """
+    n = _checked_counts(counts)
+    t = _checked_thresholds(thresholds)
+    unknown = set(hide) - set(GROUPS)
+    if unknown:
+        raise ValueError(f"unknown groups to hide: {sorted(unknown)}")
+    reasons: dict[str, str] = {}
+
+    self_shown = n[SELF] >= t[SELF] and SELF not in hide
+    if not self_shown:
+        reasons[SELF] = (
+            NO_RESPONSES
+            if n[SELF] == 0
+            else HIDDEN_IN_RELATED
+            if SELF in hide
+            else _fewer_than(t[SELF])
+        )
+
+    candidates: list[str] = []
+    for g in NON_SELF:
+        if n[g] == 0:
+            reasons[g] = NO_RESPONSES
+        elif g in hide:
+            reasons[g] = HIDDEN_IN_RELATED
+        elif g == MANAGER and not show_manager:
+            reasons[g] = NOT_SHOWN_SEPARATELY
+        elif n[g] < t[g]:
+            reasons[g] = _fewer_than(t[g])
+        else:
+            candidates.append(g)
+    merged = [g for g in NON_SELF if n[g] > 0 and g not in candidates]
+
+    total = sum(n[g] for g in NON_SELF)
+    others_floor = _pool_floor(NON_SELF, n, t)
+    others_shown = not hide_others and _pool_ok(NON_SELF, n, t, show_manager)
+    if hide_others and total:
+        reasons[OTHERS] = HIDDEN_IN_RELATED
+    elif total == 0:
+        reasons[OTHERS] = NO_RESPONSES
+    elif total < others_floor:
+        reasons[OTHERS] = _fewer_than(others_floor)
+    elif not others_shown:
+        reasons[OTHERS] = "hidden because it would show only the manager's answers"
+
+    if others_shown and merged and not _pool_ok(merged, n, t, show_manager):
+        movable = [g for g in candidates if g != MANAGER]
+        extra = _complement(merged, movable, n, t, show_manager)
+        if extra is None:
+            others_shown = False
+            reasons[OTHERS] = COMPLEMENTARY
+        else:
+            for g in extra:
+                candidates.remove(g)
+                reasons[g] = COMPLEMENTARY
+            merged = [g for g in NON_SELF if n[g] > 0 and g not in candidates]
+
+    shown = ((SELF,) if self_shown else ()) + tuple(candidates)
+    return Disclosure(shown, tuple(merged), others_shown, reasons, n)
+
+
+def _complement(
+    merged: Sequence[str],
+    movable: Sequence[str],
+    n: Mapping[str, int],
+    t: Mapping[str, int],
+    show_manager: bool,
+) -> tuple[str, ...] | None:
+    """Fewest, then smallest, groups to hide so the remainder pools enough raters."""
+    best: tuple[tuple[int, int, tuple[int, ...]], tuple[str, ...]] | None = None
+    for k in range(1, len(movable) + 1):
+        for extra in itertools.combinations(movable, k):
+            if not _pool_ok([*merged, *extra], n, t, show_manager):
+                continue
+            # Ties go to hiding the later groups in display order.
+            key = (k, sum(n[g] for g in extra), tuple(-GROUPS.index(g) for g in extra))
+            if best is None or key < best[0]:
+                best = (key, extra)
+        if best is not None:
+            return best[1]
+    return None
+
+
+def plan_report(
+    cells: Mapping[K, Mapping[str, int]],
+    thresholds: Mapping[str, int],
+    *,
+    show_manager: bool,
+) -> dict[K, Disclosure]:
+    """Plan a family of cells computed from one another so they hide the same groups.
+
+    A competency score is a function of its items' answers. If peers were shown for the
+    competency and for all items but one, the hidden item's peer figure could be
+    recomputed. So a group (or "others") hidden in any cell with raters of that group is
+    hidden in every cell of the family; this repeats until nothing changes (hiding a
+    group can trigger complementary suppression elsewhere). Pass every cell whose
+    figures are derived from the same answers — a competency with its items, or the
+    whole report when an overall score is published.
+
+    Returns a :class:`Disclosure` per key of ``cells``.
+    """
+    hide: set[str] = set()
+    hide_others = False
+    while True:
+        plans = {
+            key: plan_disclosure(
+                counts, thresholds, show_manager=show_manager, hide=hide, hide_others=hide_others
+            )
+            for key, counts in cells.items()
+        }
+        new_hide = set(hide)
+        new_hide_others = hide_others
+        for plan in plans.values():
+            new_hide.update(g for g in GROUPS if plan.counts[g] > 0 and not plan.is_shown(g))
+            if plan.others_n > 0 and not plan.others_shown:
+                new_hide_others = True
+        if new_hide == hide and new_hide_others == hide_others:
+            return plans
+        hide, hide_others = new_hide, new_hide_others
+
+
+# -- applying a plan ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One group's figures in one cell.
+
+    Attributes
+    ----------
+    n : int
+        Raters who contributed.
+    mean : float or None
+        None when ``n`` is 0.
+    sd : float or None
+        Sample standard deviation (``ddof=1``); None when unknown or ``n < 2``.
+    distribution : mapping
+        Answer value → number of raters who gave it (item cells; empty otherwise).
+    """
+
+    n: int
+    mean: float | None
+    sd: float | None = None
+    distribution: Mapping[int, int] = field(default_factory=dict)
+
+    @property
+    def minimum(self) -> int | None:
+        """Lowest answer given, from the distribution."""
+        given = [v for v, c in self.distribution.items() if c > 0]
+        return min(given) if given else None
+
+    @property
+    def maximum(self) -> int | None:
+        """Highest answer given, from the distribution."""
+        given = [v for v, c in self.distribution.items() if c > 0]
+        return max(given) if given else None
+
+
+def pool_cells(cells: Sequence[Cell]) -> Cell:
+    """Pool groups' figures into one (how "others" is made from the non-self groups).
+
+    The pooled sample variance comes from each group's sum of squares,
+    :math:`\\sum x^2 = (n-1)s^2 + n\\bar x^2`; it is None when any group with two or
+    more raters has no ``sd``.
+    """
+    parts = [c for c in cells if c.n > 0]
+    n = sum(c.n for c in parts)
+    if n == 0:
+        return Cell(0, None)
+    means = [c.mean for c in parts]
+    if any(m is None for m in means):
+        raise ValueError("a cell with raters has no mean")
+    sums = [c.n * float(m) for c, m in zip(parts, means, strict=True) if m is not None]
+    mean = sum(sums) / n
+    sd: float | None = None
+    if n >= 2 and all(c.sd is not None or c.n == 1 for c in parts):
+        squares = sum(
+            (c.n - 1) * (c.sd or 0.0) ** 2 + s * s / c.n for c, s in zip(parts, sums, strict=True)
+        )
+        sd = math.sqrt(max(squares - n * mean**2, 0.0) / (n - 1))
+    distribution: dict[int, int] = {}
+    for c in parts:
+        for value, count in c.distribution.items():
+            distribution[value] = distribution.get(value, 0) + count
+    return Cell(n, mean, sd, dict(sorted(distribution.items())))
+
+
+def suppress_cells(
+    cells: Mapping[str, Cell],
+    thresholds: Mapping[str, int],
+    *,
+    show_manager: bool,
+    plan: Disclosure | None = None,
+) -> dict[str, Cell | None]:
+    """What of one cell may be published: group (and ``"others"``) → figures, or None.
+
+    ``cells`` maps relationship groups (and optionally ``"others"``) to their figures;
+    "others" is pooled from the non-self groups when missing, and must agree with them in
+    ``n`` when given. The plan is made from the cells' ``n`` unless ``plan`` (e.g. from
+    :func:`plan_report`) is passed. Everything of a hidden group — n, mean, sd,
+    distribution, min/max — is withheld together.
+    """
+    unknown = set(cells) - {*GROUPS, OTHERS}
+    if unknown:
+        raise ValueError(f"unknown groups in cells: {sorted(map(str, unknown))}")
+    counts = {g: cells[g].n for g in GROUPS if g in cells}
+    others = cells.get(OTHERS)
+    if others is None:
+        others = pool_cells([cells[g] for g in NON_SELF if g in cells])
+    elif others.n != sum(counts.get(g, 0) for g in NON_SELF):
+        raise ValueError(
+            f"others has n={others.n} but the non-self groups add up to "
+            f"{sum(counts.get(g, 0) for g in NON_SELF)}"
+        )
+    if plan is None:
+        plan = plan_disclosure(counts, thresholds, show_manager=show_manager)
+    elif any(plan.counts.get(g, 0) != counts.get(g, 0) for g in GROUPS):
+        raise ValueError("the plan was made for different counts")
+    out: dict[str, Cell | None] = {g: cells[g] if plan.is_shown(g) else None for g in GROUPS}
+    out[OTHERS] = others if plan.others_shown else None
+    return out
+
+
+# -- comments ---------------------------------------------------------------------------------
+
+
+def comment_groups(plan: Disclosure) -> dict[str, str | None]:
+    """Label under which each group's comments are shown, or None when they are not shown.
+
+    A comment keeps its group's label only when the group is shown; a merged group's
+    comments are labelled "others", and only when "others" is shown (the "others"
+    comments are then exactly the merged remainder, which the plan keeps large enough).
+    Self comments are the participant's own and are always labelled self.
+    """
+    labels: dict[str, str | None] = {SELF: SELF}
+    for g in NON_SELF:
+        if plan.is_shown(g):
+            labels[g] = g
+        elif plan.others_shown:
+            labels[g] = OTHERS
+        else:
+            labels[g] = None
+    return labels
+
+
+def shuffled_comments(
+    comments: Sequence[tuple[str, str]], plan: Disclosure, *, seed: int | str
+) -> list[tuple[str, str]]:
+    """(label, text) pairs that may be shown, relabelled and in a seeded random order.
+
+    ``comments`` are (group, text) pairs of one question; ``plan`` is the disclosure of
+    that question (made from the counts of raters who commented). The pairs are first
+    sorted by content, so the output depends only on which comments there are and on
+    ``seed`` — never on submission order — and re-rendering the same report gives the
+    same order. (Merely avoiding the submission order would itself leak it: with two
+    comments it would always be reversed.)
+    """
+    labels = comment_groups(plan)
+    kept = []
+    for group, text in comments:
+        if group not in labels:
+            raise ValueError(f"unknown group {group!r}")
+        label = labels[group]
+        if label is not None:
+            kept.append((label, text))
+    kept.sort(key=lambda c: (c[1], c[0]))
+    # Reproducible on purpose (same report, same order); secrecy comes from the sort above.
+    random.Random(seed).shuffle(kept)  # noqa: S311
+    return kept
