@@ -44,6 +44,10 @@ class AlreadySubmitted(DomainError):
     """The assignment was submitted before (double click, second tab, retry)."""
 
 
+class Declined(DomainError):
+    """The rater declined; answers are refused until they reopen the survey."""
+
+
 def cycle_bank(cycle: Cycle) -> Bank:
     """The cycle's frozen bank in the cycle's language (parsed once per process)."""
     digest = hashlib.sha256(json.dumps(cycle.bank_snapshot, sort_keys=True).encode()).hexdigest()
@@ -135,11 +139,13 @@ def load_draft(session: Session, assignment: Assignment) -> Answers:
 def save_draft(session: Session, assignment: Assignment, answers: Answers) -> Answers:
     """Merge answers into the draft (two tabs editing different sections both keep theirs).
 
-    An empty comment clears the saved one; unanswered items stay as they were.
+    An empty comment clears the saved one; unanswered items stay as they were. The
+    assignment row is updated (and so locked) first: a concurrent submit has either
+    finished, and this save is refused, or waits until it commits, so a draft, which
+    names its rater, never outlives the anonymous response.
     """
     _require_open(assignment)
-    if assignment.status == AssignmentStatus.SUBMITTED:
-        raise AlreadySubmitted("This survey has already been submitted.")
+    _move(session, assignment, AssignmentStatus.IN_PROGRESS)
     draft = session.scalar(
         select(Draft).where(Draft.assignment_id == assignment.id).with_for_update()
     )
@@ -150,10 +156,31 @@ def save_draft(session: Session, assignment: Assignment, answers: Answers) -> An
     comments = {**draft.comments, **answers.comments}
     draft.comments = {k: v for k, v in comments.items() if v}
     draft.updated_at = utcnow()
-    if assignment.status in (AssignmentStatus.PENDING, AssignmentStatus.DECLINED):
-        assignment.status = AssignmentStatus.IN_PROGRESS
     session.flush()
     return Answers(ratings=dict(draft.answers), comments=dict(draft.comments))
+
+
+def _move(session: Session, assignment: Assignment, target: AssignmentStatus) -> None:
+    """Conditionally move an unanswered assignment to ``target`` in one UPDATE.
+
+    Raises AlreadySubmitted or Declined, read fresh from the database, when it is not
+    (or no longer) pending or in progress.
+    """
+    moved = session.execute(
+        update(Assignment)
+        .where(
+            Assignment.id == assignment.id,
+            Assignment.status.in_([AssignmentStatus.PENDING, AssignmentStatus.IN_PROGRESS]),
+        )
+        .values(status=target)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(assignment, ["status"])
+    if moved.rowcount == 1:
+        return
+    if assignment.status == AssignmentStatus.SUBMITTED:
+        raise AlreadySubmitted("This survey has already been submitted.")
+    raise Declined('You declined this survey. Choose "I changed my mind" to answer after all.')
 
 
 def missing_required(bank: Bank, answers: Answers) -> list[str]:
@@ -173,34 +200,27 @@ def pseudonym(cycle: Cycle, rater_id: int) -> str:
 def submit(session: Session, assignment: Assignment, *, now: datetime | None = None) -> str:
     """Turn the draft into an anonymous Response; returns the response id.
 
-    Raises AlreadySubmitted if another request got there first, DomainError when required
-    answers are missing or the cycle is not open.
+    The assignment is claimed first (a conditional UPDATE), so of two racing submits one
+    wins and the other gets AlreadySubmitted, and the draft read afterwards includes every
+    autosave that committed before. Raises DomainError when required answers are missing
+    (the claim is released) or the cycle is not open.
     """
-    cycle = assignment.cycle
     _require_open(assignment)
-    if assignment.status == AssignmentStatus.SUBMITTED:
-        raise AlreadySubmitted("This survey has already been submitted.")
-    bank = cycle_bank(cycle)
+    _move(session, assignment, AssignmentStatus.SUBMITTED)
+    bank = cycle_bank(assignment.cycle)
     answers = load_draft(session, assignment)
     missing = missing_required(bank, answers)
     if missing:
-        raise DomainError(f"{len(missing)} required question(s) still need an answer.")
-    claimed = session.execute(
-        update(Assignment)
-        .where(
-            Assignment.id == assignment.id,
-            Assignment.status.in_(
-                [AssignmentStatus.PENDING, AssignmentStatus.IN_PROGRESS, AssignmentStatus.DECLINED]
-            ),
+        session.execute(
+            update(Assignment)
+            .where(Assignment.id == assignment.id)
+            .values(status=AssignmentStatus.IN_PROGRESS)
+            .execution_options(synchronize_session=False)
         )
-        .values(status=AssignmentStatus.SUBMITTED)
-        .execution_options(synchronize_session=False)
-    )
-    if claimed.rowcount != 1:
-        raise AlreadySubmitted("This survey has already been submitted.")
+        session.expire(assignment, ["status"])
+        raise DomainError(f"{len(missing)} required question(s) still need an answer.")
     response_id = _store_response(session, assignment, bank, answers, now or utcnow())
     session.execute(delete(Draft).where(Draft.assignment_id == assignment.id))
-    session.expire(assignment, ["status"])
     return response_id
 
 

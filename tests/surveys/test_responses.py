@@ -96,13 +96,14 @@ def test_racing_submits_create_exactly_one_response(app, session, open_cycle):
     a = assignment(session, team[0], team[1])
     fill(session, a)
     session.commit()
+    assignment_id = a.id
     engine = session.get_bind()
-    barrier = threading.Barrier(2)
+    barrier = threading.Barrier(2, timeout=30)
     outcomes = []
 
     def submit():
         with app.app_context(), Session(engine) as s:
-            mine = s.get(Assignment, a.id)
+            mine = s.get(Assignment, assignment_id)
             barrier.wait()
             try:
                 responses.submit(s, mine)
@@ -192,6 +193,10 @@ def test_decline_discards_the_draft_and_can_be_undone(session, open_cycle):
     responses.decline(session, a)
     assert a.status == AssignmentStatus.DECLINED
     assert session.get(Draft, a.id) is None
+    with pytest.raises(responses.Declined):  # a stale tab's autosave must not undo it
+        responses.save_draft(session, a, responses.Answers({}, {"x": "late"}))
+    with pytest.raises(responses.Declined):
+        responses.submit(session, a)
     responses.reopen_declined(session, a)
     assert a.status == AssignmentStatus.PENDING
 
@@ -203,3 +208,24 @@ def test_comments_are_stored_verbatim(session, open_cycle):
     rid = responses.submit(session, a)
     text = session.scalar(select(ResponseComment.text).where(ResponseComment.response_id == rid))
     assert text == "Good <b>work</b>"  # escaping is the renderer's job, storage is verbatim
+
+
+def test_a_late_autosave_never_recreates_a_draft_after_submit(app, session, open_cycle):
+    """Autosave loaded the assignment before another request submitted it."""
+    _, team = open_cycle
+    a = assignment(session, team[0], team[1])
+    fill(session, a)
+    session.commit()
+    assignment_id = a.id
+    engine = session.get_bind()
+    with app.app_context(), Session(engine) as stale:
+        old = stale.get(Assignment, assignment_id)
+        assert old.status == AssignmentStatus.IN_PROGRESS
+        with Session(engine) as other:
+            responses.submit(other, other.get(Assignment, assignment_id))
+            other.commit()
+        with pytest.raises(responses.AlreadySubmitted):
+            responses.save_draft(stale, old, responses.Answers({}, {"keep_doing": "late"}))
+        stale.rollback()
+    session.expire_all()
+    assert session.get(Draft, assignment_id) is None

@@ -535,7 +535,7 @@ def test_autosave_reports_an_expired_session_as_json(app, client, link, bank):
     assert reply.json == {"error": "Your session expired; reload the page."}
     page = client.post(f"/s/{link}", data={"action": "next"})
     assert page.status_code == 400
-    assert "Bad request" in text_of(page)
+    assert "session had expired" in text_of(page)  # the section again, not a dead end
 
 
 def test_database_hiccup_on_submit_is_a_503_and_a_retry_succeeds(
@@ -562,3 +562,43 @@ def test_database_hiccup_on_submit_is_a_503_and_a_retry_succeeds(
     assert "Thank you" in text_of(client.get(f"/s/{link}"))
     assert count_responses(session) == 1
     assert assignment_of(session, link).status == AssignmentStatus.SUBMITTED
+
+
+def test_lost_session_cookie_shows_the_posted_answers_again_with_a_fresh_token(app):
+    """A phone restored the tab without its cookie: nothing is saved, nothing is lost."""
+    from tests import factories as f
+    from webapp.extensions import db
+
+    # No app context held open here: requests must not share ``g`` (it caches CSRF tokens).
+    with app.app_context():
+        _, team = f.team(db.session, 4)
+        f.launched(db.session, team)
+        raw = f.token_for(db.session, team[0], "peer")
+    app.config["WTF_CSRF_ENABLED"] = True
+    first = app.test_client()
+    page = first.get(f"/s/{raw}").get_data(as_text=True)
+    token = page.split('name="csrf_token" value="')[1].split('"')[0]
+    bank_item = page.split('name="r:')[1].split('"')[0]
+    fresh = app.test_client()  # no session cookie: the CSRF token no longer matches
+    reply = fresh.post(
+        f"/s/{raw}",
+        data={
+            "csrf_token": token,
+            "section": "0",
+            "action": "next",
+            f"r:{bank_item}": "4",
+            "c:strengths": "kept",
+        },
+    )
+    body = reply.get_data(as_text=True)
+    assert reply.status_code == 400
+    assert "session had expired" in body
+    assert f'name="r:{bank_item}" value="4" checked' in body
+    new_token = body.split('name="csrf_token" value="')[1].split('"')[0]
+    saved = fresh.post(
+        f"/s/{raw}",
+        data={"csrf_token": new_token, "section": "0", "action": "next", f"r:{bank_item}": "4"},
+    )
+    assert saved.status_code == 302
+    again = app.test_client().get(f"/s/{raw}?section=0").get_data(as_text=True)
+    assert f'name="r:{bank_item}" value="4" checked' in again

@@ -89,7 +89,8 @@ def save_section(token: str):
     try:
         answers = responses.save_draft(db.session, assignment, checked.answers)
         db.session.commit()
-    except responses.AlreadySubmitted:
+    except (responses.AlreadySubmitted, responses.Declined):
+        db.session.rollback()
         return redirect(url_for(".survey", token=token))
     except OperationalError:
         db.session.rollback()
@@ -124,7 +125,7 @@ def _submit(token: str, assignment):
     try:
         responses.submit(db.session, assignment)
         db.session.commit()
-    except responses.AlreadySubmitted:
+    except (responses.AlreadySubmitted, responses.Declined):
         db.session.rollback()
     except OperationalError:
         db.session.rollback()
@@ -154,7 +155,32 @@ def csrf_failed(error: CSRFError):
     """survey.js reads JSON from autosave; every page gets the plain 400 page."""
     if request.endpoint == "rater.autosave":
         return jsonify(error="Your session expired; reload the page."), 400
+    if request.endpoint == "rater.save_section":
+        return _unsaved_section(request.view_args["token"])
     return render_template("error.html", code=400, title="Bad request"), 400
+
+
+def _unsaved_section(token: str):
+    """The session cookie was lost (a phone restored the tab): nothing was saved, but show
+    the posted answers again with a fresh CSRF token so one more click saves them."""
+    assignment = _assignment(token)
+    if assignment.status != AssignmentStatus.IN_PROGRESS and assignment.is_done:
+        return redirect(url_for(".survey", token=token))
+    bank = responses.cycle_bank(assignment.cycle)
+    draft = responses.load_draft(db.session, assignment)
+    posted = responses.clean_answers(bank, *posted_answers(request.form)).answers
+    shown = responses.Answers(
+        ratings={**draft.ratings, **posted.ratings},
+        comments={**draft.comments, **_raw_comments()},
+    )
+    sections = survey_sections(bank, assignment, shown)
+    index = min(max(request.form.get("section", 0, type=int), 0), len(sections) - 1)
+    flash(
+        "Your session had expired, so this page was not saved yet. Your answers are still"
+        " here: press the button again to save them.",
+        "error",
+    )
+    return _render(token, assignment, sections, index, shown, {}, 400)
 
 
 @bp.post("/s/<token>/autosave")
@@ -169,8 +195,9 @@ def autosave(token: str):
     try:
         responses.save_draft(db.session, assignment, checked.answers)
         db.session.commit()
-    except responses.AlreadySubmitted:
-        return jsonify(error="This survey has already been submitted."), 409
+    except (responses.AlreadySubmitted, responses.Declined) as error:
+        db.session.rollback()
+        return jsonify(error=str(error)), 409
     except OperationalError:
         db.session.rollback()
         return jsonify(error="Could not save just now; we will try again."), 503
