@@ -30,10 +30,11 @@ def create_app(config: dict | None = None) -> Flask:
 
     jobs.init_app(app)
 
-    from webapp import errors, rater
+    from webapp import errors, rater, reports
 
     errors.init_app(app)
     app.register_blueprint(rater.bp)
+    app.register_blueprint(reports.bp)
     if app.config["DEV_PAGES"]:
         from webapp import dev
 

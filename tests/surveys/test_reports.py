@@ -1,0 +1,175 @@
+"""Report data: known answers in, the right (and only the publishable) numbers out."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+from sqlalchemy import select
+
+from surveys import responses
+from surveys.models import Assignment, Participant, Relationship
+from surveys.reports import ReportData, build_report, score_cycle
+from tests import factories as f
+
+PEER_VALUES = (2, 3, 4)
+SELF_VALUE, MANAGER_VALUE = 5, 4
+
+
+def answer(session, assignment, value, comment=None):
+    bank = responses.cycle_bank(assignment.cycle)
+    comments = {bank.open_questions[0].id: comment} if comment else {}
+    responses.save_draft(
+        session, assignment, responses.Answers({i.id: value for i in bank.items}, comments)
+    )
+    responses.submit(session, assignment)
+
+
+def build_cycle(session, *, peers_answering=3, comments=None, participants=1):
+    """One team of four; member 1 is rated by self (5), manager (4) and peers (2, 3, 4).
+
+    ``comments`` maps a relationship (``self``, ``manager``, ``peer``) to the comment that
+    rater (every peer, numbered) writes. Returns (cycle, participant of member 1).
+    """
+    comments = comments or {}
+    _, team = f.team(session, 4)
+    cycle = f.launched(session, team[:participants], peer_min=3, peer_max=3)
+    target = team[0]
+    participant = session.scalar(select(Participant).where(Participant.employee_id == target.id))
+    assignments = session.scalars(
+        select(Assignment)
+        .where(Assignment.participant_id == participant.id)
+        .order_by(Assignment.id)
+    ).all()
+    peers = [a for a in assignments if a.relationship == Relationship.PEER]
+    assert len(peers) == 3
+    for a in assignments:
+        if a.relationship == Relationship.SELF:
+            answer(session, a, SELF_VALUE, comments.get("self"))
+        elif a.relationship == Relationship.MANAGER:
+            answer(session, a, MANAGER_VALUE, comments.get("manager"))
+    for k, (a, value) in enumerate(zip(peers[:peers_answering], PEER_VALUES, strict=False)):
+        text = comments.get("peer")
+        answer(session, a, value, f"{text} #{k}" if text else None)
+    session.commit()
+    return cycle, participant
+
+
+def _all_values(obj):
+    """Every leaf value of a report (for "this never appears anywhere" checks)."""
+    if dataclasses.is_dataclass(obj):
+        for field in dataclasses.fields(obj):
+            yield from _all_values(getattr(obj, field.name))
+    elif isinstance(obj, tuple | list):
+        for x in obj:
+            yield from _all_values(x)
+    else:
+        yield obj
+
+
+def _groups(report: ReportData) -> set[str]:
+    found = set()
+    for c in (*report.competencies, report.overall):
+        found.update(g.group for g in c.groups)
+        for item in c.items:
+            found.update(g.group for g in item.groups)
+    found.update(c.group for c in report.counts)
+    return found
+
+
+def test_known_answers_give_known_numbers(session):
+    cycle, participant = build_cycle(session)
+    report = build_report(session, participant)
+
+    assert report.participant_name == participant.employee.name
+    assert report.cycle_name == cycle.name
+    assert [(c.group, c.n) for c in report.counts] == [("manager", 1), ("peer", 3), ("others", 4)]
+    assert (report.invited, report.responded, report.response_rate) == (4, 4, 1.0)
+    assert report.self_done
+    others_mean = (MANAGER_VALUE + sum(PEER_VALUES)) / 4
+    for c in report.competencies:
+        assert c.self_score == SELF_VALUE
+        assert {g.group: (g.mean, g.n) for g in c.groups} == {
+            "manager": (MANAGER_VALUE, 1),
+            "peer": (3.0, 3),
+        }
+        assert c.others.mean == pytest.approx(others_mean)
+        assert c.others.n == 4
+        assert c.ci_low <= c.adjusted <= c.ci_high
+        for item in c.items:
+            assert item.self_value == SELF_VALUE
+            assert item.others.mean == pytest.approx(others_mean)
+            assert dict(item.distribution) == {1: 0, 2: 1, 3: 1, 4: 2, 5: 0}
+    assert report.overall.others.mean == pytest.approx(others_mean)
+    # Self (5) is far above others (3.25) everywhere: blind spots, never hidden strengths.
+    assert report.gaps
+    assert {g.kind for g in report.gaps} == {"blind_spot"}
+    assert "higher" in report.gaps[0].explanation
+    assert len(report.top_items) == len(report.bottom_items) == 5
+    assert report.reliability.n_raters == 4
+    assert report.reliability.text
+    assert report.how_to_read
+
+
+def test_scoring_the_cycle_once_gives_the_same_report(session):
+    _, participant = build_cycle(session)
+    scored = score_cycle(session, participant.cycle)
+    assert build_report(session, participant, cycle_scores=scored) == build_report(
+        session, participant
+    )
+
+
+def test_suppressed_group_and_its_comments_appear_nowhere(session):
+    # Two peers answer: below the threshold of 3. With the manager shown, "others" minus
+    # the manager would reveal the two peers, so "others" must go too.
+    _, participant = build_cycle(
+        session,
+        peers_answering=2,
+        comments={"peer": "PEER-SECRET", "manager": "Manager says hi", "self": "My view"},
+    )
+    report = build_report(session, participant)
+
+    assert "peer" not in _groups(report)
+    assert all(c.others is None and c.adjusted is None for c in report.competencies)
+    assert report.top_items == report.bottom_items == ()
+    texts = [str(v) for v in _all_values(report)]
+    assert not any("PEER-SECRET" in t for t in texts)
+    labels = {label for group in report.comments for label, _ in group.comments}
+    assert labels == {"Self", "Manager"}
+    assert any("Peers" in note for note in report.merged_notes)
+
+
+def test_comments_are_grouped_labelled_and_shuffled_reproducibly(session):
+    _, participant = build_cycle(session, comments={"peer": "Peer note", "manager": "Boss note"})
+    first = build_report(session, participant).comments
+    assert len(first) == 1
+    assert sorted(first[0].comments) == [
+        ("Manager", "Boss note"),
+        ("Peers", "Peer note #0"),
+        ("Peers", "Peer note #1"),
+        ("Peers", "Peer note #2"),
+    ]
+    assert build_report(session, participant).comments == first
+
+
+def test_participant_without_any_response_gets_a_report(session):
+    _, team = f.team(session, 4)
+    cycle = f.launched(session, team, peer_min=3, peer_max=3)
+    participant = cycle.participants[0]
+    report = build_report(session, participant)
+    assert not report.has_feedback
+    assert report.counts == ()
+    assert report.responded == 0
+    assert report.invited == 4
+    assert report.overall is None
+    assert all(c.self_score is None and c.others is None for c in report.competencies)
+    assert report.gaps == report.comments == report.top_items == ()
+    assert report.reliability.text
+
+
+def test_participant_without_responses_in_a_cycle_with_some(session):
+    cycle, _ = build_cycle(session, participants=2)
+    other = next(p for p in cycle.participants if p.employee.name.endswith("2"))
+    report = build_report(session, other)
+    assert report.has_feedback is False
+    assert report.overall is None

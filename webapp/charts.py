@@ -1,0 +1,221 @@
+"""Report charts as inline SVG: crisp in the PDF, accessible in the browser.
+
+Plain string building over :mod:`surveys.reports` values; every text goes through
+``escape``. Colours are the Okabe–Ito palette (safe for the common colour-vision
+deficiencies), and every series also differs in marker shape, so nothing relies on colour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from markupsafe import Markup, escape
+
+from surveys.reports import CompetencyReport, ItemDetail, ReportData
+
+__all__ = ["GROUP_STYLE", "distribution_bar", "overview_chart"]
+
+#: group -> (colour, marker) — Okabe & Ito (2008), "Color Universal Design".
+GROUP_STYLE: dict[str, tuple[str, str]] = {
+    "self": ("#000000", "diamond"),
+    "manager": ("#D55E00", "triangle"),
+    "peer": ("#009E73", "circle"),
+    "direct_report": ("#CC79A7", "square"),
+    "other": ("#E69F00", "circle"),
+    "others": ("#0072B2", "bar"),
+}
+#: Scale points from low to high: vermillion → orange → grey → sky blue → blue.
+_POINT_COLOURS = ("#D55E00", "#E69F00", "#BBBBBB", "#56B4E9", "#0072B2")
+
+_LABEL_W = 200
+_PLOT_W = 400
+_ROW_H = 30
+_TOP = 26
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.1f}"
+
+
+def _marker(shape: str, x: float, y: float, colour: str, label: str) -> str:
+    title = f"<title>{escape(label)}</title>"
+    if shape == "diamond":
+        pts = f"{x:.1f},{y - 6:.1f} {x + 6:.1f},{y:.1f} {x:.1f},{y + 6:.1f} {x - 6:.1f},{y:.1f}"
+        return f'<polygon points="{pts}" fill="{colour}">{title}</polygon>'
+    if shape == "triangle":
+        pts = f"{x:.1f},{y - 6:.1f} {x + 6:.1f},{y + 5:.1f} {x - 6:.1f},{y + 5:.1f}"
+        return f'<polygon points="{pts}" fill="{colour}">{title}</polygon>'
+    if shape == "square":
+        return (
+            f'<rect x="{x - 5:.1f}" y="{y - 5:.1f}" width="10" height="10" fill="{colour}">'
+            f"{title}</rect>"
+        )
+    return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="5" fill="{colour}" stroke="#fff">{title}</circle>'
+
+
+def _rows(report: ReportData) -> list[CompetencyReport]:
+    rows = list(report.competencies)
+    if report.overall is not None:
+        rows.append(report.overall)
+    return rows
+
+
+def overview_chart(report: ReportData, chart_id: str = "overview") -> Markup:
+    """Every competency on one scale: self, each shown group, all others with interval."""
+    rows = _rows(report)
+    lo, hi = report.scale_min, report.scale_max
+    width = _LABEL_W + _PLOT_W + 20
+    height = _TOP + _ROW_H * len(rows) + 46
+
+    def x_of(v: float) -> float:
+        return _LABEL_W + (v - lo) / (hi - lo) * _PLOT_W
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        'font-size="11" font-family="DejaVu Sans, sans-serif" '
+        f'aria-labelledby="{chart_id}-title {chart_id}-desc">',
+        f'<title id="{chart_id}-title">'
+        "Scores by competency: self, each group and all others</title>",
+        f'<desc id="{chart_id}-desc">{escape(_describe(rows))}</desc>',
+    ]
+    for v in range(lo, hi + 1):
+        x = x_of(v)
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{_TOP - 6}" x2="{x:.1f}" y2="{_TOP + _ROW_H * len(rows)}" '
+            'stroke="#d0d7de" stroke-width="1"/>'
+            f'<text x="{x:.1f}" y="{_TOP - 10}" text-anchor="middle" fill="#57606a" '
+            f'class="tick">{v}</text>'
+        )
+    for i, row in enumerate(rows):
+        y = _TOP + _ROW_H * i + _ROW_H / 2
+        weight = ' font-weight="700"' if row.id == "ALL" else ""
+        parts.append(
+            f'<text x="{_LABEL_W - 8}" y="{y + 4:.1f}" text-anchor="end" class="label"{weight}>'
+            f"{escape(_short(row.title))}</text>"
+        )
+        if row.adjusted is not None:
+            colour = GROUP_STYLE["others"][0]
+            parts.append(
+                f'<rect x="{_LABEL_W}" y="{y - 7:.1f}" width="{x_of(row.adjusted) - _LABEL_W:.1f}" '
+                f'height="14" fill="{colour}" fill-opacity="0.25">'
+                f"<title>All others, adjusted: {_fmt(row.adjusted)}</title></rect>"
+            )
+            if row.ci_low is not None and row.ci_high is not None:
+                a, b = x_of(max(lo, row.ci_low)), x_of(min(hi, row.ci_high))
+                parts.append(
+                    f'<g stroke="{colour}" stroke-width="2">'
+                    f'<line x1="{a:.1f}" y1="{y:.1f}" x2="{b:.1f}" y2="{y:.1f}"/>'
+                    f'<line x1="{a:.1f}" y1="{y - 5:.1f}" x2="{a:.1f}" y2="{y + 5:.1f}"/>'
+                    f'<line x1="{b:.1f}" y1="{y - 5:.1f}" x2="{b:.1f}" y2="{y + 5:.1f}"/></g>'
+                )
+        for g in row.groups:
+            colour, shape = GROUP_STYLE[g.group]
+            parts.append(_marker(shape, x_of(g.mean), y, colour, f"{g.label}: {_fmt(g.mean)}"))
+        if row.others is not None:
+            parts.append(
+                f'<line x1="{x_of(row.others.mean):.1f}" y1="{y - 9:.1f}" '
+                f'x2="{x_of(row.others.mean):.1f}" y2="{y + 9:.1f}" stroke="#0072B2" '
+                f'stroke-width="3"><title>All others, average: {_fmt(row.others.mean)}</title>'
+                "</line>"
+            )
+        if row.self_score is not None:
+            parts.append(
+                _marker(
+                    "diamond", x_of(row.self_score), y, "#000000", f"Self: {_fmt(row.self_score)}"
+                )
+            )
+    parts.append(_legend(report, _TOP + _ROW_H * len(rows) + 22))
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every text above went through escape()
+
+
+def _legend(report: ReportData, y: float) -> str:
+    shown = {"self"} if any(r.self_score is not None for r in _rows(report)) else set()
+    for row in _rows(report):
+        shown.update(g.group for g in row.groups)
+    entries = [g for g in GROUP_STYLE if g in shown and g != "others"]
+    x = 10.0
+    out = ['<g class="legend">']
+    labels = {
+        "self": "Self",
+        "manager": "Manager",
+        "peer": "Peers",
+        "direct_report": "Direct reports",
+        "other": "Other colleagues",
+    }
+    for g in entries:
+        colour, shape = GROUP_STYLE[g]
+        out.append(_marker(shape, x + 6, y, colour, labels[g]))
+        out.append(f'<text x="{x + 16:.1f}" y="{y + 4:.1f}">{labels[g]}</text>')
+        x += 28 + 6.5 * len(labels[g])
+    if any(r.others is not None for r in _rows(report)):
+        out.append(
+            f'<line x1="{x + 6:.1f}" y1="{y - 8:.1f}" x2="{x + 6:.1f}" y2="{y + 8:.1f}" '
+            'stroke="#0072B2" stroke-width="3"/>'
+            f'<text x="{x + 14:.1f}" y="{y + 4:.1f}">All others</text>'
+        )
+        x += 92
+        out.append(
+            f'<rect x="{x:.1f}" y="{y - 6:.1f}" width="16" height="12" fill="#0072B2" '
+            'fill-opacity="0.25"/>'
+            f'<line x1="{x:.1f}" y1="{y:.1f}" x2="{x + 16:.1f}" y2="{y:.1f}" stroke="#0072B2" '
+            'stroke-width="2"/>'
+            f'<text x="{x + 22:.1f}" y="{y + 4:.1f}">Adjusted score and interval</text>'
+        )
+    out.append("</g>")
+    return "".join(out)
+
+
+def _describe(rows: Iterable[CompetencyReport]) -> str:
+    parts = []
+    for row in rows:
+        bits = []
+        if row.self_score is not None:
+            bits.append(f"self {_fmt(row.self_score)}")
+        bits += [f"{g.label.lower()} {_fmt(g.mean)}" for g in row.groups]
+        if row.others is not None:
+            bits.append(f"all others {_fmt(row.others.mean)}")
+        if row.adjusted is not None:
+            bits.append(f"adjusted {_fmt(row.adjusted)}")
+        parts.append(f"{row.title}: " + (", ".join(bits) if bits else "not enough answers"))
+    return "; ".join(parts) + "."
+
+
+def _short(text: str, limit: int = 30) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def distribution_bar(item: ItemDetail, width: int = 180) -> Markup:
+    """All others' answers to one item as one stacked bar, lowest scale point first."""
+    total = sum(n for _, n in item.distribution)
+    if not total:
+        return Markup("")
+    words = ", ".join(f"{n} × {v}" for v, n in item.distribution if n)
+    label = f"Answers from all others: {words}"
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="dist" role="img" '
+        f'viewBox="0 0 {width} 16" width="{width}" height="16" font-size="10" '
+        'font-family="DejaVu Sans, sans-serif" aria-label="{escape(label)}">',
+        f"<title>{escape(label)}</title>",
+    ]
+    x = 0.0
+    points = len(item.distribution)
+    for k, (_value, n) in enumerate(item.distribution):
+        if not n:
+            continue
+        w = n / total * width
+        colour = _POINT_COLOURS[round(k * (len(_POINT_COLOURS) - 1) / max(points - 1, 1))]
+        parts.append(
+            f'<rect x="{x:.2f}" y="0" width="{w:.2f}" height="16" fill="{colour}" '
+            f'stroke="#fff" stroke-width="0.5"/>'
+        )
+        if w >= 12:
+            ink = "#fff" if colour in ("#D55E00", "#0072B2") else "#000"
+            parts.append(
+                f'<text x="{x + w / 2:.2f}" y="12" text-anchor="middle" fill="{ink}" '
+                f'class="dist-n">{n}</text>'
+            )
+        x += w
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every text above went through escape()

@@ -1,0 +1,7 @@
+"""Feedback reports: the HTML page and its PDF (DESIGN §7)."""
+
+from flask import Blueprint
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+
+from webapp.reports import routes  # noqa: E402, F401  (registers the views)
