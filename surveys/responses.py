@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import CursorResult, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from surveys.banks import Bank
@@ -166,7 +166,7 @@ def _move(session: Session, assignment: Assignment, target: AssignmentStatus) ->
     Raises AlreadySubmitted or Declined, read fresh from the database, when it is not
     (or no longer) pending or in progress.
     """
-    moved = session.execute(
+    moved: CursorResult = session.execute(  # type: ignore[assignment]
         update(Assignment)
         .where(
             Assignment.id == assignment.id,
@@ -227,8 +227,9 @@ def submit(session: Session, assignment: Assignment, *, now: datetime | None = N
 def _store_response(
     session: Session, assignment: Assignment, bank: Bank, answers: Answers, now: datetime
 ) -> str:
+    response_id = new_response_id()
     response = {
-        "id": new_response_id(),
+        "id": response_id,
         "cycle_id": assignment.cycle_id,
         "participant_id": assignment.participant_id,
         "relationship": assignment.relationship,
@@ -254,7 +255,7 @@ def _store_response(
     ]
     if comments:
         session.execute(insert(ResponseComment), comments)
-    return response["id"]
+    return response_id
 
 
 def decline(session: Session, assignment: Assignment) -> None:

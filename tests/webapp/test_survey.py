@@ -450,6 +450,7 @@ def test_decline_then_change_of_mind(session, client, link, bank):
 
 # --- links that must not work ---------------------------------------------------------
 
+
 def not_found_body(reply) -> str:
     assert reply.status_code == 404
     assert "Set-Cookie" not in reply.headers  # a 404 starts no session
