@@ -8,6 +8,8 @@ PostgreSQL is used when ``TEST_DATABASE_URL`` points at a server (a fresh databa
 from __future__ import annotations
 
 import os
+import socket
+import threading
 
 import flask_migrate
 import pytest
@@ -85,7 +87,7 @@ def app(_app):
 
 
 def _empty_tables() -> None:
-    tables = [t for t in Base.metadata.sorted_tables]
+    tables = list(Base.metadata.sorted_tables)
     with db.engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             names = ", ".join(f'"{t.name}"' for t in tables)
@@ -110,3 +112,76 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+class _SmtpSink:
+    """aiosmtpd handler keeping every message; ``reject`` holds addresses to refuse (550)."""
+
+    def __init__(self):
+        self.envelopes = []
+        self.peers = []  # (host, port) of the client connection of each message
+        self.reject: set[str] = set()
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.reject:
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.envelopes.append(envelope)
+            self.peers.append(session.peer)
+        return "250 Message accepted for delivery"
+
+
+class SmtpServer:
+    """A real SMTP server on 127.0.0.1 for tests; ``stop()``/``start()`` simulate an outage."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.sink = _SmtpSink()
+        self.url = f"smtp://127.0.0.1:{port}?tls=off"
+        self._controller = None
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self._controller = Controller(self.sink, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    @property
+    def messages(self) -> list:
+        """Received messages as ``email.message.EmailMessage`` objects, in arrival order."""
+        import email
+        import email.policy
+
+        with self.sink.lock:
+            envelopes = list(self.sink.envelopes)
+        return [email.message_from_bytes(e.content, policy=email.policy.default) for e in envelopes]
+
+    @property
+    def recipients(self) -> list[str]:
+        with self.sink.lock:
+            return [address for e in self.sink.envelopes for address in e.rcpt_tos]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server():
+    """A running local SMTP server that stores what it receives (``.messages``, ``.url``)."""
+    server = SmtpServer(_free_port())
+    server.start()
+    yield server
+    server.stop()
