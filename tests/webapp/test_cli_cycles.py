@@ -92,3 +92,11 @@ def test_dev_outbox_page_lists_clickable_links(client, runner):
     page = client.get("/dev/outbox").get_data(as_text=True)
     assert "Outbox" in page
     assert 'href="http://localhost/s/' in page
+
+
+def test_home_page_points_newcomers_to_the_outbox(client, app):
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "/dev/outbox" in page.get_data(as_text=True)
+    app.config["DEV_PAGES"] = False
+    assert "/dev/outbox" not in client.get("/").get_data(as_text=True)

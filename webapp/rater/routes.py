@@ -230,3 +230,9 @@ def resume(token: str):
     responses.reopen_declined(db.session, assignment)
     db.session.commit()
     return redirect(url_for(".survey", token=token))
+
+
+@bp.get("/")
+def index():
+    """Nobody needs an account: people arrive through the links in their emails."""
+    return render_template("index.html")
