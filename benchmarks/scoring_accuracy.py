@@ -267,12 +267,16 @@ def run(scenarios: list[Scenario] = SCENARIOS, seed: int = 0) -> list[dict]:
             warnings.simplefilter("always", ScoringWarning)
             fit = fit_rater_model(ratings)
         elapsed = time.perf_counter() - t0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ScoringWarning)
+            plain = fit_rater_model(ratings, calibrate=False)  # diagnostics only
         # Rows of the result are ratees in order of first appearance; map to people.
         order = np.asarray(ratings.ratee_ids, dtype=np.int64)
         truth = sim["truth"][order]
         oracle, oracle_se = _oracle(sim, z)
         oracle, oracle_se = oracle[order], oracle_se[order]
         for level, cols in (("overall", [-1]), ("competency", list(range(N_COMPETENCIES)))):
+            diag = _calibration_diagnostics(fit, plain, truth, cols, z)
             r = _metrics(fit.raw_mean[:, cols], fit.raw_se[:, cols], truth[:, cols], z)
             a = _metrics(fit.adjusted[:, cols], fit.se[:, cols], truth[:, cols], z)
             o = _metrics(oracle[:, cols], oracle_se[:, cols], truth[:, cols], z)
@@ -287,9 +291,31 @@ def run(scenarios: list[Scenario] = SCENARIOS, seed: int = 0) -> list[dict]:
                     "seconds": elapsed,
                     "n_ratings": ratings.n_ratings,
                     "warnings": [str(w.message)[:60] for w in caught],
+                    "diag": diag,
                 }
             )
     return rows
+
+
+def _calibration_diagnostics(
+    fit: object, plain: object, truth: np.ndarray, cols: list[int], z: float
+) -> tuple[float, ...]:
+    """Mean error (all, top decile of the truth), realised/reported SE and coverage,
+    without (``plain``) and with the library's bootstrap calibration (``fit``)."""
+    t = truth[:, cols].ravel()
+    top = t >= np.nanquantile(t, 0.9)
+    out: list[float] = []
+    for f in (plain, fit):
+        e = f.adjusted[:, cols].ravel() - t  # type: ignore[attr-defined]
+        s = f.se[:, cols].ravel()  # type: ignore[attr-defined]
+        ok = np.isfinite(e) & np.isfinite(s)
+        ratio = float(np.sqrt(np.mean((e[ok] - e[ok].mean()) ** 2) / np.mean(s[ok] ** 2)))
+        cover = float(np.mean(np.abs(e[ok]) <= z * s[ok]))
+        out += [float(np.mean(e[ok])), float(np.mean(e[ok & top])), ratio, cover]
+    cal = fit.calibration  # type: ignore[attr-defined]
+    level = 0 if cols == [-1] else 1
+    out += [cal.se_ratio[level], float(np.abs(cal.bias[:, cols]).mean())]
+    return tuple(out)
 
 
 SEEDS = (0, 1, 2)
@@ -301,7 +327,7 @@ def main() -> None:
     rows = []
     for parts in zip(*runs, strict=True):  # average every figure over the seeds
         row = dict(parts[0])
-        for key in ("raw", "adjusted", "oracle"):
+        for key in ("raw", "adjusted", "oracle", "diag"):
             row[key] = tuple(np.mean([p[key] for p in parts], axis=0))
         row["seconds"] = float(np.mean([p["seconds"] for p in parts]))
         rows.append(row)
@@ -334,6 +360,19 @@ def main() -> None:
         print(
             f"{r['scenario']}: {r['n_ratings']:,} ratings scored in {r['seconds']:.2f} s; "
             f"warnings: {r['warnings'] or 'none'}"
+        )
+    print("\nbootstrap calibration of the observation process (diagnostics; adjusted - truth):")
+    print(
+        f"{'scenario':<18} {'level':<10} | {'mean err':>8} {'top10%':>7} {'spread/SE':>9} "
+        f"{'cover':>6} | {'calibrated:':>11} {'mean err':>8} {'top10%':>7} {'spread/SE':>9} "
+        f"{'cover':>6} | {'sim SE ratio':>12} {'mean |bias|':>11}"
+    )
+    for r in rows:
+        d = r["diag"]
+        print(
+            f"{r['scenario']:<18} {r['level']:<10} | {d[0]:+8.3f} {d[1]:+7.3f} {d[2]:9.3f} "
+            f"{d[3]:6.1%} | {'':>11} {d[4]:+8.3f} {d[5]:+7.3f} {d[6]:9.3f} {d[7]:6.1%} | "
+            f"{d[8]:12.3f} {d[9]:11.3f}"
         )
     print("\ntargets (issue #3):")
     for text, ok in checks:

@@ -14,7 +14,7 @@ from scoring.agreement import (
     self_other_agreement,
 )
 from scoring.design import DesignReport, check_design
-from scoring.rater_model import RaterModelResult, constant_raters, fit_rater_model
+from scoring.rater_model import Calibration, RaterModelResult, constant_raters, fit_rater_model
 from scoring.ratings import GROUPS, RELATIONSHIPS, InvalidRatingsError, Ratings
 from scoring.reliability import (
     CompetencyReliability,
@@ -45,6 +45,7 @@ __all__ = [
     "RELATIONSHIPS",
     "Aggregates",
     "AgreementResult",
+    "Calibration",
     "CompetencyReliability",
     "CronbachAlphaResult",
     "DegenerateRatingsWarning",

@@ -73,6 +73,7 @@ def score_ratings(
     min_item_fraction: float = 0.5,
     n_draws: int = 64,
     random_state: int | None = 0,
+    calibrate: bool = True,
 ) -> Scores:
     """Score a survey: raw aggregates, the others' headline score, reliability, agreement.
 
@@ -84,6 +85,10 @@ def score_ratings(
         ``"raw"`` uses the others' raw mean with its rater-as-unit interval.
     confidence, min_item_fraction, n_draws, random_state
         Passed on to :func:`aggregate` and :func:`fit_rater_model`.
+    calibrate : bool, default True
+        Passed on to :func:`fit_rater_model`: parametric-bootstrap correction of the
+        adjusted score and its SE for rounding and clipping at the scale ends
+        (``model.calibration`` records what was applied).
 
     Returns
     -------
@@ -112,6 +117,7 @@ def score_ratings(
                 min_item_fraction=min_item_fraction,
                 n_draws=n_draws,
                 random_state=random_state,
+                calibrate=calibrate,
             )
         else:
             const = constant_raters(ratings)

@@ -1,8 +1,9 @@
 """Fixtures: an app per database backend (SQLite always, PostgreSQL when reachable).
 
 Database tests run once per backend: ``[sqlite]`` and ``[postgresql]`` in their ids.
-PostgreSQL is used when ``TEST_DATABASE_URL`` points at a server (a fresh database
-``<name>_feedback360`` is created on it); otherwise those runs skip and say why.
+PostgreSQL is used when ``TEST_DATABASE_URL`` points at a server (a scratch database
+``<name>_feedback360_<pid>`` is created on it and dropped at the end); otherwise those
+runs skip and say why.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def _postgres_url() -> tuple[str | None, str]:
     if not url:
         return None, "TEST_DATABASE_URL is not set (point it at a PostgreSQL server)"
     base = make_url(url)
-    name = f"{base.database or 'test'}_feedback360"
+    # One scratch database per test run, so two runs on one server never collide.
+    name = f"{base.database or 'test'}_feedback360_{os.getpid()}"
     try:
         engine = sa.create_engine(base, isolation_level="AUTOCOMMIT")
         with engine.connect() as conn:
@@ -51,11 +53,19 @@ def _postgres_url() -> tuple[str | None, str]:
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def database_url(request, tmp_path_factory):
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        return
     url, reason = _postgres_url()
     if url is None:
         pytest.skip(reason)
-    return url
+    yield url
+    scratch = make_url(url)
+    server = sa.create_engine(
+        make_url(os.environ["TEST_DATABASE_URL"]), isolation_level="AUTOCOMMIT"
+    )
+    with server.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{scratch.database}" WITH (FORCE)'))
+    server.dispose()
 
 
 @pytest.fixture(scope="session")

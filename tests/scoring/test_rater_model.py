@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy import sparse
+from scipy import sparse, stats
 from scipy.sparse import linalg
 
 from scoring import (
@@ -14,7 +14,7 @@ from scoring import (
     Ratings,
     fit_rater_model,
 )
-from scoring.rater_model import _block_pcg, _one_way_blup
+from scoring.rater_model import _block_pcg, _expected_observed, _one_way_blup
 
 
 def test_recovers_planted_leniency_and_beats_raw_means(make_survey):
@@ -211,3 +211,93 @@ def test_bad_parameters_raise():
         fit_rater_model(r, confidence=1.5)
     with pytest.raises(ValueError, match="n_draws"):
         fit_rater_model(r, n_draws=2)
+
+
+def _ceiling_survey(seed: int, n: int = 500, centre: float = 4.2) -> tuple[Ratings, np.ndarray]:
+    """Ring design near the top of a 1–5 scale with strong leniency, rounded and clipped.
+
+    Truth: the expected observed rating of an average rater (leniency 0), the estimand
+    of the adjusted score, E[clip(round(centre + true + impression + noise), 1, 5)].
+    """
+    rng = np.random.default_rng(seed)
+    k, n_items, imp_sd, noise_sd = 6, 8, 0.3, 0.55
+    true = rng.normal(0, 0.45, n)
+    lenient = rng.normal(0, 0.6, n)
+    rater = (np.arange(n)[:, None] + np.arange(1, k + 1)[None, :]) % n
+    ratee = np.repeat(np.arange(n)[:, None], k, axis=1)
+    latent = (
+        centre
+        + true[ratee][..., None]
+        + lenient[rater][..., None]
+        + rng.normal(0, imp_sd, rater.shape)[..., None]
+        + rng.normal(0, noise_sd, (*rater.shape, n_items))
+    )
+    value = np.clip(np.rint(latent), 1, 5)
+    shape = value.shape
+    r = Ratings.from_arrays(
+        np.broadcast_to(rater[..., None], shape).ravel(),
+        np.broadcast_to(ratee[..., None], shape).ravel(),
+        np.broadcast_to(np.arange(n_items), shape).ravel(),
+        np.full(value.size, "peer"),
+        value.ravel(),
+    )
+    sd = np.hypot(imp_sd, noise_sd)
+    truth = 1 + sum(stats.norm.sf((t - centre - true) / sd) for t in (1.5, 2.5, 3.5, 4.5))
+    return r, truth[np.asarray(r.ratee_ids, dtype=np.int64)]
+
+
+@pytest.mark.filterwarnings("ignore::scoring.DegenerateRatingsWarning")
+def test_calibration_removes_an_injected_ceiling_bias():
+    # Lenient raters near the ceiling: the additive model alone is biased low and its
+    # intervals undercover; the parametric-bootstrap calibration must remove most of
+    # the bias and restore coverage, using nothing but the data.
+    err_plain, err_cal, cover_plain, cover_cal = [], [], [], []
+    for seed in range(3):
+        r, truth = _ceiling_survey(seed)
+        plain = fit_rater_model(r, calibrate=False)
+        fit = fit_rater_model(r)
+        assert fit.calibration.applied
+        assert fit.calibration.observation == "round+clip"
+        assert fit.calibration.n_replicates >= 1
+        assert fit.calibration.se_factor[0] >= 1.0
+        assert not plain.calibration.applied
+        for f, err, cover in ((plain, err_plain, cover_plain), (fit, err_cal, cover_cal)):
+            e = f.adjusted[:, -1] - truth
+            err.append(e.mean())
+            cover.append(np.mean(np.abs(e) <= 1.6449 * f.se[:, -1]))
+        np.testing.assert_allclose(fit.adjusted, plain.adjusted - fit.calibration.bias)
+    assert np.mean(err_plain) < -0.04  # the injected ceiling bias
+    assert abs(np.mean(err_cal)) < 0.5 * abs(np.mean(err_plain))
+    assert np.mean(cover_cal) > np.mean(cover_plain) + 0.02
+    assert 0.85 <= np.mean(cover_cal) <= 0.95
+
+
+def test_calibration_is_skipped_on_tiny_designs(make_survey):
+    r = make_survey(n=60).ratings
+    fit = fit_rater_model(r)
+    plain = fit_rater_model(r, calibrate=False)
+    assert not fit.calibration.applied
+    assert "too few to calibrate" in fit.calibration.reason
+    assert (fit.calibration.bias == 0).all()
+    np.testing.assert_array_equal(fit.adjusted, plain.adjusted)
+    np.testing.assert_array_equal(fit.se, plain.se)
+    assert "calibrate=False" in plain.calibration.reason
+
+
+def test_calibration_is_small_away_from_the_scale_ends(make_survey):
+    # Continuous ratings centred mid-scale: little clipping, so little to correct.
+    fit = fit_rater_model(make_survey(n=300, seed=1).ratings)
+    assert fit.calibration.applied
+    assert fit.calibration.observation == "clip"
+    assert np.abs(fit.calibration.bias).max() < 0.05
+    assert max(fit.calibration.se_factor) < 1.05
+
+
+def test_expected_observed_rating_matches_monte_carlo():
+    rng = np.random.default_rng(0)
+    mu = np.array([0.7, 2.2, 3.9, 4.6, 5.4])
+    y = mu[:, None] + 0.6 * rng.standard_normal((5, 200_000))
+    for integer, obs in ((True, np.clip(np.rint(y), 1, 5)), (False, np.clip(y, 1, 5))):
+        np.testing.assert_allclose(
+            _expected_observed(mu, 0.6, 1.0, 5.0, integer), obs.mean(axis=1), atol=5e-3
+        )
