@@ -64,6 +64,15 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         " Please review, change if needed, and approve the list.\n\n"
         "Review the nominations:\n$link\n$deadline_line\n",
     ),
+    "report": (
+        'Your feedback report from "$cycle" is ready',
+        "Hello $name,\n\n"
+        'Your feedback report from the review cycle "$cycle" is ready$update.'
+        " It shows combined results only: no rater can be identified, and groups too small"
+        ' to protect their raters are folded into "All others".\n\n'
+        "Open your report (you can also download it as a PDF there):\n$link\n\n"
+        "The link is personal and opens only your report; please don't forward it.\n",
+    ),
 }
 
 

@@ -10,7 +10,12 @@ module.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
+import numbers
+import types
+import typing
 import warnings
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -48,6 +53,8 @@ __all__ = [
     "ReportData",
     "ResponseCount",
     "build_report",
+    "report_from_json",
+    "report_to_json",
     "score_cycle",
 ]
 
@@ -646,3 +653,65 @@ def _mean(values: Sequence[int]) -> float:
 def _num(x: Any) -> float | None:
     value = float(x)
     return None if math.isnan(value) else value
+
+
+# -- frozen reports: ReportData <-> JSON ------------------------------------------------------
+
+
+def report_to_json(report: ReportData) -> dict[str, Any]:
+    """The report as plain JSON values (objects, lists, numbers, strings, null).
+
+    Released reports are stored like this (:class:`surveys.models.ReportVersion`) so
+    that what a participant reads never changes; :func:`report_from_json` inverts it
+    exactly (floats survive JSON unchanged).
+    """
+    return _to_json(report)
+
+
+def report_from_json(data: Mapping[str, Any]) -> ReportData:
+    """Rebuild a :class:`ReportData` from :func:`report_to_json`'s output."""
+    return _from_json(ReportData, data)
+
+
+def _to_json(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_to_json(v) for v in value]
+    if value is None or isinstance(value, str | bool):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(f"report value {number} has no JSON form")
+        return number
+    raise TypeError(f"cannot freeze {type(value).__name__} into a report")
+
+
+def _from_json(tp: Any, value: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            return None
+        (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _from_json(inner, value)
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+        hints = _type_hints(tp)
+        return tp(
+            **{f.name: _from_json(hints[f.name], value[f.name]) for f in dataclasses.fields(tp)}
+        )
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_from_json(args[0], v) for v in value)
+        return tuple(_from_json(a, v) for a, v in zip(args, value, strict=True))
+    if tp in (int, float, str, bool):
+        return tp(value)
+    raise TypeError(f"cannot read {tp!r} from a frozen report")
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)

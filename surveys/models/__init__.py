@@ -13,6 +13,7 @@ from surveys.models.enums import (
     TokenPurpose,
 )
 from surveys.models.outbox import OutboxMessage
+from surveys.models.report import ReportVersion
 from surveys.models.response import Response, ResponseComment, ResponseItem
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "OutboxStatus",
     "Participant",
     "Relationship",
+    "ReportVersion",
     "Response",
     "ResponseComment",
     "ResponseItem",

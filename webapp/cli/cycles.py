@@ -9,7 +9,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from surveys import assignments, cycles, status
+from surveys import assignments, cycles, releases, status
 from surveys.banks import BankError, UnknownBankError, get_bank
 from surveys.errors import DomainError
 from surveys.models import Cycle, Employee, Relationship
@@ -26,6 +26,7 @@ command = AppGroup(
       feedback360 cycles status 1          # who has answered (counts only)
       feedback360 cycles remind 1          # nudges raters who have not submitted
       feedback360 cycles close 1
+      feedback360 cycles release 1         # freezes every report, emails each link
     """,
 )
 
@@ -301,6 +302,28 @@ def close(cycle_id):
         _fail(error)
     db.session.commit()
     click.echo(f"Cycle {cycle.id} closed with {responses} responses.")
+
+
+@command.command("release")
+@click.argument("cycle_id", type=int)
+def release(cycle_id):
+    """Release the reports of closed cycle CYCLE_ID and email each participant their link.
+
+    Every report is built once and frozen as version 1: the link always shows what was
+    released, whatever happens to the data later. The cycle's pseudonym key is destroyed,
+    so no response can ever again be linked to its rater. This cannot be undone, and the
+    cycle cannot be reopened afterwards.
+    """
+    cycle = _cycle(cycle_id)
+    try:
+        summary = releases.release_cycle(db.session, cycle, base_url=current_app.config["BASE_URL"])
+    except DomainError as error:
+        _fail(error)
+    db.session.commit()
+    click.echo(
+        f"Cycle {cycle.id} released: {summary.reports} reports frozen,"
+        f" {summary.emails} emails with report links queued."
+    )
 
 
 @command.command("add-rater")

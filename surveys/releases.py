@@ -1,0 +1,230 @@
+"""Releasing reports: freeze each participant's report and send them their link.
+
+A released report is a :class:`~surveys.models.ReportVersion`, the report's plain values
+as JSON, and the participant's link shows the latest version and never a recomputation
+(DESIGN §4): otherwise a late response would silently move the published figures, and
+anyone who read the report before and after could work out what the late rater said.
+A late response HR accepts goes out as a new version through
+:func:`rerelease_participant`, which refuses whenever the two versions differ by fewer
+raters than the anonymity thresholds protect.
+
+Services flush and never commit: the request or CLI command commits once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from scoring import RELATIONSHIPS
+from surveys.db import utcnow
+from surveys.emails import queue_email
+from surveys.errors import DomainError
+from surveys.models import (
+    Cycle,
+    CycleState,
+    Participant,
+    Relationship,
+    ReportVersion,
+    Response,
+    TokenPurpose,
+)
+from surveys.reports import GROUP_LABELS, ReportData, build_report, report_to_json, score_cycle
+from surveys.tokens import issue_token
+
+__all__ = [
+    "ReleaseSummary",
+    "latest_version",
+    "release_cycle",
+    "rerelease_participant",
+    "rerelease_refusal",
+]
+
+
+@dataclass(frozen=True)
+class ReleaseSummary:
+    reports: int
+    emails: int
+
+
+def release_cycle(
+    session: Session, cycle: Cycle, *, base_url: str, now: datetime | None = None
+) -> ReleaseSummary:
+    """closed → released: freeze every report as version 1 and email each participant a link.
+
+    Destroys the cycle's pseudonym key, so responses can never again be linked to a rater
+    (DESIGN §3). The cycle is scored once for all participants.
+    """
+    cycle.check_move(CycleState.RELEASED)
+    now = now or utcnow()
+    scored = score_cycle(session, cycle)
+    counts = _response_counts(session, cycle)
+    for participant in cycle.participants:
+        report = build_report(session, participant, cycle_scores=scored)
+        _freeze(session, participant, report, 1, counts.get(participant.id, {}), now)
+    cycle.move_to(CycleState.RELEASED)
+    cycle.released_at = now
+    cycle.pseudonym_key = None
+    session.flush()
+    for participant in cycle.participants:
+        _send_link(session, participant, base_url=base_url)
+    session.flush()
+    n = len(cycle.participants)
+    return ReleaseSummary(reports=n, emails=n)
+
+
+def rerelease_participant(
+    session: Session, participant: Participant, *, base_url: str, now: datetime | None = None
+) -> ReportVersion:
+    """Release a new version of one report after HR accepted late responses.
+
+    Refuses (:class:`DomainError`, with the reason) when comparing the new version with the
+    latest one could isolate a rater's answers; see :func:`rerelease_refusal`.
+    """
+    cycle = participant.cycle
+    if cycle.state != CycleState.RELEASED:
+        raise DomainError(
+            f"cycle {cycle.name!r} is {cycle.state.value}; only released reports can be re-released"
+        )
+    latest = latest_version(session, participant)
+    if latest is None:
+        raise DomainError(f"{participant.employee.name} has no released report yet")
+    counts = _response_counts(session, cycle, participant).get(participant.id, {})
+    reason = rerelease_refusal(cycle, latest.response_counts, counts)
+    if reason:
+        raise DomainError(
+            f"cannot re-release {participant.employee.name}'s report (version"
+            f" {latest.version}): {reason}"
+        )
+    report = build_report(session, participant)
+    version = _freeze(session, participant, report, latest.version + 1, counts, now or utcnow())
+    session.flush()
+    _send_link(session, participant, base_url=base_url, version=version.version)
+    session.flush()
+    return version
+
+
+def rerelease_refusal(
+    cycle: Cycle, before: Mapping[str, int], after: Mapping[str, int]
+) -> str | None:
+    """Why releasing a report built from ``after`` next to one from ``before`` is unsafe.
+
+    ``before`` and ``after`` count responses per relationship. Subtracting the two versions'
+    figures gives the answers of exactly the raters who were added (or removed), so that
+    difference must itself pass the anonymity thresholds (DESIGN §4):
+
+    - every relationship group that changed must change by at least its threshold
+      (e.g. one late peer would show up as "peers" moving by one rater);
+    - all anonymous changes together must reach the "all others" threshold, because they
+      all move "All others" (groups hidden in both versions included).
+
+    Self is the participant's own answer and a manager shown as their own group (the
+    cycle's ``show_manager`` with threshold 1) is not anonymous by design; their changes
+    are allowed. Returns ``None`` when the release is safe, and refuses a release that
+    would change nothing.
+    """
+    change = {g: int(after.get(g, 0)) - int(before.get(g, 0)) for g in RELATIONSHIPS}
+    if not any(change.values()):
+        return "no responses were added since it was released"
+    anonymous = 0
+    for group in RELATIONSHIPS:
+        if group == "self" or not change[group] or _named(cycle, group):
+            continue
+        moved, needed = abs(change[group]), cycle.threshold(group)
+        if moved < needed:
+            return (
+                f"{GROUP_LABELS[group]} changed by {_raters(moved)}; comparing the two versions"
+                f" would show {'that rater' if moved == 1 else 'those raters'}' answers"
+                f" (at least {needed} needed)"
+            )
+        anonymous += moved
+    needed = cycle.threshold("others")
+    if 0 < anonymous < needed:
+        return (
+            f"All others changed by {_raters(anonymous)}; comparing the two versions would"
+            f" show {'that rater' if anonymous == 1 else 'those raters'}' answers"
+            f" (at least {needed} needed)"
+        )
+    return None
+
+
+def latest_version(session: Session, participant: Participant | int) -> ReportVersion | None:
+    """The participant's newest released report, or ``None`` before release."""
+    pid = participant if isinstance(participant, int) else participant.id
+    return session.scalar(
+        select(ReportVersion)
+        .where(ReportVersion.participant_id == pid)
+        .order_by(ReportVersion.version.desc())
+        .limit(1)
+    )
+
+
+def _named(cycle: Cycle, group: str) -> bool:
+    """Whether the group's answers are published individually by design (the manager)."""
+    return group == "manager" and cycle.show_manager and cycle.threshold("manager") <= 1
+
+
+def _raters(n: int) -> str:
+    return f"{n} rater" if n == 1 else f"{n} raters"
+
+
+def _response_counts(
+    session: Session, cycle: Cycle, participant: Participant | None = None
+) -> dict[int, dict[str, int]]:
+    """participant id -> responses per relationship (one query for the whole cycle)."""
+    query = (
+        select(Response.participant_id, Response.relationship, func.count())
+        .where(Response.cycle_id == cycle.id)
+        .group_by(Response.participant_id, Response.relationship)
+    )
+    if participant is not None:
+        query = query.where(Response.participant_id == participant.id)
+    counts: dict[int, dict[str, int]] = {}
+    for pid, relationship, n in session.execute(query):
+        counts.setdefault(pid, {})[Relationship(relationship).value] = int(n)
+    return counts
+
+
+def _freeze(
+    session: Session,
+    participant: Participant,
+    report: ReportData,
+    version: int,
+    counts: Mapping[str, int],
+    now: datetime,
+) -> ReportVersion:
+    data = report_to_json(report)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    row = ReportVersion(
+        participant=participant,
+        version=version,
+        created_at=now,
+        data=data,
+        content_hash=hashlib.sha256(canonical.encode()).hexdigest(),
+        response_counts={g: int(counts.get(g, 0)) for g in RELATIONSHIPS},
+    )
+    session.add(row)
+    return row
+
+
+def _send_link(
+    session: Session, participant: Participant, *, base_url: str, version: int | None = None
+) -> None:
+    """Mint a report link that opens this participant's report only, and email it."""
+    cycle = participant.cycle
+    raw = issue_token(session, TokenPurpose.REPORT, cycle_id=cycle.id, participant=participant)
+    queue_email(
+        session,
+        "report",
+        participant.employee,
+        cycle_id=cycle.id,
+        cycle=cycle.name,
+        link=f"{base_url}/r/{raw}",
+        update=f" (updated: version {version})" if version else "",
+    )

@@ -1,0 +1,248 @@
+"""Release and re-release: reports frozen as versions, no rater revealed by comparison."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+
+from surveys import cycles
+from surveys.errors import DomainError, IllegalTransition
+from surveys.models import (
+    DEFAULT_THRESHOLDS,
+    AccessToken,
+    Cycle,
+    CycleState,
+    OutboxMessage,
+    Participant,
+    Relationship,
+    ReportVersion,
+    Response,
+    ResponseItem,
+    TokenPurpose,
+)
+from surveys.releases import latest_version, release_cycle, rerelease_participant, rerelease_refusal
+from surveys.reports import build_report, report_from_json, report_to_json
+from surveys.responses import cycle_bank
+from surveys.tokens import hash_token, resolve_token
+from tests import factories as f
+from tests.surveys.test_reports import build_cycle
+
+
+def released(session, participants=1):
+    """build_cycle's cycle (self 5, manager 4, peers 2, 3, 4), closed and released."""
+    cycle, participant = build_cycle(session, participants=participants)
+    cycles.close_cycle(session, cycle)
+    release_cycle(session, cycle, base_url=f.BASE_URL)
+    session.commit()
+    return cycle, participant
+
+
+def late_response(session, participant, relationship, value):
+    """A response HR accepted after release (stored like any other, under a pseudonym)."""
+    bank = cycle_bank(participant.cycle)
+    session.add(
+        Response(
+            cycle_id=participant.cycle_id,
+            participant_id=participant.id,
+            relationship=Relationship(relationship),
+            rater_pseudonym=uuid.uuid4().hex,
+            submitted_on=date.today(),
+            items=[ResponseItem(item_id=item.id, value=value) for item in bank.items],
+        )
+    )
+    session.flush()
+
+
+def test_release_freezes_every_report_and_destroys_the_pseudonym_key(session):
+    cycle, _ = build_cycle(session, participants=3)
+    cycles.close_cycle(session, cycle)
+    expected = {p.id: build_report(session, p) for p in cycle.participants}
+    assert cycle.pseudonym_key is not None
+
+    summary = release_cycle(session, cycle, base_url=f.BASE_URL)
+    session.commit()
+    session.expire_all()
+
+    assert (summary.reports, summary.emails) == (3, 3)
+    cycle = session.get(Cycle, cycle.id)
+    assert cycle.state == CycleState.RELEASED
+    assert cycle.released_at is not None
+    assert cycle.pseudonym_key is None
+    for participant in cycle.participants:
+        versions = session.scalars(
+            select(ReportVersion).where(ReportVersion.participant_id == participant.id)
+        ).all()
+        assert [v.version for v in versions] == [1]
+        # Read back from the database, the frozen report is exactly what was built.
+        assert report_from_json(versions[0].data) == expected[participant.id]
+        assert len(versions[0].content_hash) == 64
+    first = latest_version(session, cycle.participants[0])
+    assert first.response_counts == {
+        "self": 1,
+        "manager": 1,
+        "peer": 3,
+        "direct_report": 0,
+        "other": 0,
+    }
+
+
+def test_report_json_round_trip_is_exact(session):
+    _, participant = build_cycle(session)
+    report = build_report(session, participant)
+    data = json.loads(json.dumps(report_to_json(report), allow_nan=False))
+    assert report_from_json(data) == report
+
+
+def test_a_released_report_does_not_change_when_the_data_does(session):
+    _, participant = released(session)
+    before = latest_version(session, participant).data
+    for item in session.scalars(select(ResponseItem)):
+        item.value = 1
+    session.commit()
+    session.expire_all()
+    assert latest_version(session, participant).data == before
+    assert report_from_json(before) != build_report(session, session.get(Participant, 1))
+
+
+def test_one_email_per_participant_whose_link_opens_only_their_report(session):
+    cycle, _ = released(session, participants=3)
+    emails = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "report")).all()
+    assert sorted(m.to_address for m in emails) == sorted(
+        p.employee.email for p in cycle.participants
+    )
+    for message in emails:
+        (token,) = [t for k, t in f.LINK.findall(message.body) if k == "r"]
+        assert f"{f.BASE_URL}/r/{token}" in message.body
+        assert "$" not in message.body + message.subject  # every placeholder filled
+        access = resolve_token(session, token, TokenPurpose.REPORT)
+        assert access.participant.employee.email == message.to_address
+    tokens = session.scalars(
+        select(AccessToken).where(AccessToken.purpose == TokenPurpose.REPORT)
+    ).all()
+    assert len({t.participant_id for t in tokens}) == len(tokens) == 3
+
+
+def test_release_refuses_an_open_cycle_and_changes_nothing(session):
+    cycle, _ = build_cycle(session)
+    with pytest.raises(IllegalTransition, match="open; it cannot move to released"):
+        release_cycle(session, cycle, base_url=f.BASE_URL)
+    assert cycle.pseudonym_key is not None
+    assert session.scalars(select(ReportVersion)).all() == []
+    assert session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "report")).all() == []
+
+
+def test_release_happens_once(session):
+    cycle, _ = released(session)
+    with pytest.raises(IllegalTransition):
+        release_cycle(session, cycle, base_url=f.BASE_URL)
+
+
+def test_rerelease_refuses_a_single_late_rater(session):
+    _, participant = released(session)
+    late_response(session, participant, "peer", 1)
+    with pytest.raises(DomainError, match=r"Peers changed by 1 rater.*at least 3 needed"):
+        rerelease_participant(session, participant, base_url=f.BASE_URL)
+    assert latest_version(session, participant).version == 1
+
+
+def test_rerelease_refuses_fewer_late_raters_than_the_threshold(session):
+    _, participant = released(session)
+    late_response(session, participant, "peer", 1)
+    late_response(session, participant, "peer", 2)
+    with pytest.raises(DomainError, match="Peers changed by 2 raters"):
+        rerelease_participant(session, participant, base_url=f.BASE_URL)
+
+
+def test_rerelease_refuses_a_late_rater_of_a_hidden_group(session):
+    # One "other" colleague is below threshold and folded into "All others": the move of
+    # "All others" between the versions would still be that one person's answers.
+    _, participant = released(session)
+    late_response(session, participant, "other", 1)
+    with pytest.raises(DomainError, match="Other colleagues changed by 1 rater"):
+        rerelease_participant(session, participant, base_url=f.BASE_URL)
+
+
+def test_rerelease_with_enough_late_raters_makes_new_versions(session):
+    _, participant = released(session)
+    for value in (1, 1, 1):
+        late_response(session, participant, "peer", value)
+    v2 = rerelease_participant(session, participant, base_url=f.BASE_URL)
+    session.commit()
+    assert v2.version == 2
+    assert v2.response_counts["peer"] == 6
+    report = report_from_json(v2.data)
+    assert {c.group: c.n for c in report.counts}["peer"] == 6
+    # Version 1 is kept as it was.
+    v1 = session.scalar(select(ReportVersion).where(ReportVersion.version == 1))
+    assert {c.group: c.n for c in report_from_json(v1.data).counts}["peer"] == 3
+
+    with pytest.raises(DomainError, match="no responses were added"):
+        rerelease_participant(session, participant, base_url=f.BASE_URL)
+    for value in (5, 5, 5):
+        late_response(session, participant, "peer", value)
+    v3 = rerelease_participant(session, participant, base_url=f.BASE_URL)
+    session.commit()
+    assert v3.version == 3
+    assert latest_version(session, participant).id == v3.id
+
+    emails = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.kind == "report").order_by(OutboxMessage.id)
+    ).all()
+    assert len(emails) == 3
+    assert "updated: version 3" in emails[-1].body
+    # Every link ever sent opens the latest version.
+    for raw in f.links(session, "r"):
+        token = session.scalar(select(AccessToken).where(AccessToken.token_hash == hash_token(raw)))
+        assert token.participant_id == participant.id
+
+
+def test_rerelease_needs_a_released_cycle(session):
+    cycle, participant = build_cycle(session)
+    cycles.close_cycle(session, cycle)
+    with pytest.raises(DomainError, match="only released reports can be re-released"):
+        rerelease_participant(session, participant, base_url=f.BASE_URL)
+
+
+def _cycle(**settings):
+    return Cycle(thresholds={**DEFAULT_THRESHOLDS, **settings.pop("thresholds", {})}, **settings)
+
+
+BEFORE = {"self": 1, "manager": 1, "peer": 3, "direct_report": 3, "other": 0}
+
+
+@pytest.mark.parametrize(
+    ("change", "show_manager", "refused"),
+    [
+        ({"peer": 1}, True, "Peers changed by 1 rater"),
+        ({"peer": -1}, True, "Peers changed by 1 rater"),  # a response withdrawn
+        ({"direct_report": 2}, True, "Direct reports changed by 2 raters"),
+        ({"peer": 3, "other": 1}, True, "Other colleagues changed by 1 rater"),
+        ({"manager": 1}, False, "All others changed by 1 rater"),  # merged into others
+        ({}, True, "no responses were added"),
+        ({"peer": 3}, True, None),
+        ({"peer": 3, "direct_report": 4}, True, None),
+        ({"self": 1}, True, None),  # the participant's own answers
+        ({"manager": 1}, True, None),  # shown by name by design
+    ],
+)
+def test_rerelease_rule(change, show_manager, refused):
+    after = {g: BEFORE[g] + change.get(g, 0) for g in BEFORE}
+    reason = rerelease_refusal(_cycle(show_manager=show_manager), BEFORE, after)
+    if refused is None:
+        assert reason is None
+    else:
+        assert refused in reason
+
+
+def test_rerelease_rule_needs_all_others_threshold_across_groups():
+    # Peers and others may each pass a low threshold, but together they move "All others"
+    # by fewer raters than its threshold.
+    cycle = _cycle(thresholds={"peer": 2, "other": 2, "others": 5})
+    assert "All others changed by 4 raters" in rerelease_refusal(
+        cycle, BEFORE, {**BEFORE, "peer": 5, "other": 2}
+    )
+    assert rerelease_refusal(cycle, BEFORE, {**BEFORE, "peer": 6, "other": 2}) is None
