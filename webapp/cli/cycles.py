@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 
 import click
 from flask import current_app
@@ -31,16 +32,22 @@ command = AppGroup(
 )
 
 
-def _fail(error: Exception) -> None:
-    raise click.ClickException(str(error)) from error
+@contextmanager
+def _unit_of_work(*expected: type[Exception]):
+    """Commit once on success; a domain error rolls back and becomes a CLI message."""
+    try:
+        yield
+    except (DomainError, *expected) as error:
+        db.session.rollback()
+        raise click.ClickException(str(error)) from error
+    db.session.commit()
 
 
 def _cycle(cycle_id: int) -> Cycle:
     try:
         return cycles.get_cycle(db.session, cycle_id)
     except DomainError as error:
-        _fail(error)
-        raise
+        raise click.ClickException(str(error)) from error
 
 
 def _employee(external_id: str) -> Employee:
@@ -120,7 +127,7 @@ def create(
     thresholds,
 ):
     """Create a draft cycle NAME from a bank (the bank is frozen into the cycle)."""
-    try:
+    with _unit_of_work(BankError, UnknownBankError):
         bank = get_bank(bank_key)
         parsed = dict(_threshold(t) for t in thresholds)
         cycle = cycles.create_cycle(
@@ -140,9 +147,6 @@ def create(
                 "thresholds": parsed,
             },
         )
-    except (DomainError, BankError, UnknownBankError) as error:
-        _fail(error)
-    db.session.commit()
     click.echo(
         f"Created cycle {cycle.id} {cycle.name!r} ({len(cycle.participants)} participants,"
         f" bank {cycle.bank_key} {cycle.bank_version}). Next: feedback360 cycles "
@@ -193,11 +197,8 @@ def list_cycles(as_json):
 def open_nominations(cycle_id):
     """Email every participant a link to nominate their peers (draft → nominating)."""
     cycle = _cycle(cycle_id)
-    try:
+    with _unit_of_work():
         n = cycles.start_nominations(db.session, cycle, base_url=current_app.config["BASE_URL"])
-    except DomainError as error:
-        _fail(error)
-    db.session.commit()
     click.echo(f"Nomination links queued for {n} participants.")
 
 
@@ -216,13 +217,10 @@ def launch(cycle_id, allow_short):
     rater lists all their surveys. Refuses if someone has fewer peers than the minimum.
     """
     cycle = _cycle(cycle_id)
-    try:
+    with _unit_of_work():
         report = cycles.launch_cycle(
             db.session, cycle, base_url=current_app.config["BASE_URL"], allow_short=allow_short
         )
-    except DomainError as error:
-        _fail(error)
-    db.session.commit()
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(
@@ -275,11 +273,8 @@ def remind(cycle_id):
     or more times than its maximum. The worker also sends these on schedule.
     """
     cycle = _cycle(cycle_id)
-    try:
+    with _unit_of_work():
         sent = cycles.remind(db.session, cycle, base_url=current_app.config["BASE_URL"])
-    except DomainError as error:
-        _fail(error)
-    db.session.commit()
     click.echo(
         f"{sent} reminder emails queued."
         if sent
@@ -296,11 +291,8 @@ def close(cycle_id):
     close date also close themselves on the day after it.
     """
     cycle = _cycle(cycle_id)
-    try:
+    with _unit_of_work():
         responses = cycles.close_cycle(db.session, cycle)
-    except DomainError as error:
-        _fail(error)
-    db.session.commit()
     click.echo(f"Cycle {cycle.id} closed with {responses} responses.")
 
 
@@ -315,11 +307,8 @@ def release(cycle_id):
     cycle cannot be reopened afterwards.
     """
     cycle = _cycle(cycle_id)
-    try:
+    with _unit_of_work():
         summary = releases.release_cycle(db.session, cycle, base_url=current_app.config["BASE_URL"])
-    except DomainError as error:
-        _fail(error)
-    db.session.commit()
     click.echo(
         f"Cycle {cycle.id} released: {summary.reports} reports frozen,"
         f" {summary.emails} emails with report links queued."
@@ -343,7 +332,7 @@ def add_rater(cycle_id, participant, rater, relationship):
     never rates themself as a peer.
     """
     cycle = _cycle(cycle_id)
-    try:
+    with _unit_of_work():
         cycles.invite_rater(
             db.session,
             cycle,
@@ -352,9 +341,6 @@ def add_rater(cycle_id, participant, rater, relationship):
             Relationship(relationship),
             base_url=current_app.config["BASE_URL"],
         )
-    except DomainError as error:
-        _fail(error)
-    db.session.commit()
     click.echo(f"{rater} now rates {participant} as {relationship}; their link is queued.")
 
 
@@ -365,12 +351,9 @@ def add_rater(cycle_id, participant, rater, relationship):
 def remove_rater(cycle_id, participant, rater):
     """Remove a rater who has not submitted from an open cycle (their link stops working)."""
     cycle = _cycle(cycle_id)
-    try:
+    with _unit_of_work():
         assignment = cycles.find_assignment(
             db.session, cycle, _employee(participant), _employee(rater)
         )
         assignments.remove_rater(db.session, assignment)
-    except DomainError as error:
-        _fail(error)
-    db.session.commit()
     click.echo(f"{rater} no longer rates {participant}.")
