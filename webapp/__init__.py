@@ -7,7 +7,7 @@ from pathlib import Path
 from flask import Flask
 
 from webapp.config import from_env
-from webapp.extensions import csrf, db, migrate
+from webapp.extensions import csrf, db, limiter, login_manager, migrate
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -25,14 +25,18 @@ def create_app(config: dict | None = None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS), render_as_batch=True)
     csrf.init_app(app)
+    login_manager.init_app(app)
+    limiter.init_app(app)
 
     from webapp import jobs
 
     jobs.init_app(app)
 
-    from webapp import errors, rater, reports
+    from webapp import admin, errors, rater, reports, security
 
     errors.init_app(app)
+    security.init_app(app)
+    app.register_blueprint(admin.bp)
     app.register_blueprint(rater.bp)
     app.register_blueprint(reports.bp)
     if app.config["DEV_PAGES"]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 DEV_SECRET = "dev-only-not-secret"  # noqa: S105 - refused outside development
@@ -30,6 +31,10 @@ def from_env(instance_path: str | Path, env: dict[str, str] | None = None) -> di
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": production,
+        #: HR console sign-ins last a working day; there is no "remember me".
+        "PERMANENT_SESSION_LIFETIME": timedelta(hours=8),
+        #: Login rate limits; use redis://… when more than one process serves requests.
+        "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         "WTF_CSRF_TIME_LIMIT": None,  # surveys stay open for hours; the session binds the token
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
         "DEV_PAGES": not production,

@@ -15,6 +15,7 @@ from surveys.models.enums import (
 from surveys.models.outbox import OutboxMessage
 from surveys.models.report import ReportVersion
 from surveys.models.response import Response, ResponseComment, ResponseItem
+from surveys.models.user import User, UserRole
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -37,4 +38,6 @@ __all__ = [
     "ResponseComment",
     "ResponseItem",
     "TokenPurpose",
+    "User",
+    "UserRole",
 ]

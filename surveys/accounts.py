@@ -1,0 +1,138 @@
+"""HR console accounts: create, list and authenticate users.
+
+Passwords are hashed with scrypt in werkzeug's storage format
+(``scrypt:32768:8:1$<salt>$<hex>``), so ``werkzeug.security.check_password_hash``
+reads these hashes and vice versa. The stdlib does the work because this package
+never imports Flask or werkzeug (see the import-linter contracts in pyproject.toml).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+import string
+from functools import cache
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from surveys.db import utcnow
+from surveys.errors import DomainError
+from surveys.models import User, UserRole
+
+MIN_PASSWORD_LENGTH = 12
+#: Long enough for any passphrase, short enough that nobody hashes megabytes per request.
+MAX_PASSWORD_LENGTH = 1024
+
+_SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**15, 8, 1
+_SALT_CHARS = string.ascii_letters + string.digits
+_SALT_LENGTH = 16
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class AccountError(DomainError):
+    """An account cannot be created or changed as asked; the message says why."""
+
+
+def _scrypt(password: str, salt: str, n: int, r: int, p: int) -> str:
+    return hashlib.scrypt(
+        password.encode(), salt=salt.encode(), n=n, r=r, p=p, maxmem=132 * n * r * p
+    ).hex()
+
+
+def hash_password(password: str) -> str:
+    """Salted scrypt hash in werkzeug's ``generate_password_hash(method="scrypt")`` format."""
+    salt = "".join(secrets.choice(_SALT_CHARS) for _ in range(_SALT_LENGTH))
+    digest = _scrypt(password, salt, _SCRYPT_N, _SCRYPT_R, _SCRYPT_P)
+    return f"scrypt:{_SCRYPT_N}:{_SCRYPT_R}:{_SCRYPT_P}${salt}${digest}"
+
+
+def verify_password(stored: str, password: str) -> bool:
+    """Compare in constant time; an unreadable stored hash simply does not match."""
+    try:
+        method, salt, digest = stored.split("$", 2)
+        name, n, r, p = method.split(":")
+        if name != "scrypt":
+            return False
+        computed = _scrypt(password, salt, int(n), int(r), int(p))
+    except ValueError:
+        return False
+    return hmac.compare_digest(computed, digest)
+
+
+@cache
+def _dummy_hash() -> str:
+    return hash_password(secrets.token_urlsafe(16))
+
+
+def check_password_policy(password: str) -> None:
+    """Raise :class:`AccountError` with a message fit for the user if the password is weak."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(
+            f"The password must be at least {MIN_PASSWORD_LENGTH} characters long "
+            f"(it has {len(password)}); a few unrelated words make a good one."
+        )
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise AccountError(f"The password must be at most {MAX_PASSWORD_LENGTH} characters.")
+    if not password.strip():
+        raise AccountError("The password cannot be only spaces.")
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def find_user(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(User.email == normalise_email(email)))
+
+
+def create_user(
+    session: Session,
+    email: str,
+    name: str,
+    password: str,
+    role: UserRole | str = UserRole.HR,
+) -> User:
+    """Add an active account; flushes, the caller commits."""
+    email = normalise_email(email)
+    if not _EMAIL.match(email) or len(email) > 254:
+        raise AccountError(f"{email!r} is not a valid email address.")
+    name = name.strip()
+    if not name:
+        raise AccountError("The name cannot be empty.")
+    check_password_policy(password)
+    if find_user(session, email) is not None:
+        raise AccountError(f"An account for {email} already exists.")
+    user = User(email=email, name=name, password_hash=hash_password(password), role=UserRole(role))
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    """The active user with this email and password, or ``None`` (one answer for every cause).
+
+    A hash is verified on every path, so the response time does not tell an unknown
+    email from a wrong password. On success ``last_login_at`` is set (flushed).
+    """
+    user = find_user(session, email) if len(password) <= MAX_PASSWORD_LENGTH else None
+    if user is None:
+        verify_password(_dummy_hash(), password[:MAX_PASSWORD_LENGTH])
+        return None
+    if not verify_password(user.password_hash, password) or not user.active:
+        return None
+    user.last_login_at = utcnow()
+    session.flush()
+    return user
+
+
+def load_active_user(session: Session, user_id: int) -> User | None:
+    """The user behind a session cookie, or ``None`` once deactivated or deleted."""
+    user = session.get(User, user_id)
+    return user if user is not None and user.active else None
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.email)))

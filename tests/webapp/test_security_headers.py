@@ -1,0 +1,101 @@
+import pytest
+
+from surveys import accounts
+from tests import factories as f
+from tests.conftest import TEST_CONFIG
+from webapp import create_app
+from webapp.extensions import db
+from webapp.security import CONTENT_SECURITY_POLICY
+
+PASSWORD = "correct horse battery staple"
+
+EXPECTED = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+def assert_security_headers(response):
+    for name, value in EXPECTED.items():
+        assert response.headers.get(name) == value, name
+    csp = response.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp
+    assert "unsafe-eval" not in csp
+    assert "camera=()" in response.headers["Permissions-Policy"]
+    assert "Strict-Transport-Security" not in response.headers  # development
+
+
+def test_the_default_policy_allows_no_inline_script_or_style():
+    directives = dict(d.split(" ", 1) for d in CONTENT_SECURITY_POLICY.split("; "))
+    assert directives["script-src"] == "'self'"
+    assert directives["style-src"] == "'self'"
+    assert directives["img-src"] == "'self' data:"
+
+
+def test_headers_on_a_survey_page(client, session):
+    _, people = f.team(session, 3)
+    f.launched(session, people)
+    token = f.token_for(session, people[0])
+    response = client.get(f"/s/{token}")
+    assert response.status_code == 200
+    assert_security_headers(response)
+    assert response.headers["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    # The page's only script is the external file the policy allows.
+    page = response.get_data(as_text=True)
+    assert '<script src="/static/survey.js" defer></script>' in page
+    assert "<script>" not in page
+    assert "style=" not in page
+
+
+def test_headers_on_admin_pages(app, client):
+    assert_security_headers(client.get("/admin/login"))
+    with app.app_context():
+        accounts.create_user(db.session, "hr@example.com", "Hana", PASSWORD)
+        db.session.commit()
+    client.post("/admin/login", data={"email": "hr@example.com", "password": PASSWORD})
+    response = client.get("/admin/")
+    assert response.status_code == 200
+    assert_security_headers(response)
+    assert "style=" not in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("url", ["/no/such/page", "/s/forged-token", "/admin/../etc/passwd"])
+def test_headers_on_not_found_pages(client, url):
+    response = client.get(url)
+    assert response.status_code == 404
+    assert_security_headers(response)
+
+
+def test_headers_on_static_files(client):
+    response = client.get("/static/app.css")
+    assert_security_headers(response)
+    response.close()
+
+
+def test_a_view_with_its_own_policy_keeps_it(client, session):
+    """The report page inlines its stylesheet and sets its own, stricter-elsewhere policy."""
+    _, people = f.team(session, 3)
+    cycle = f.launched(session, people)
+    participant = cycle.participants[0]
+    response = client.get(f"/reports/preview/{participant.id}")
+    assert response.status_code == 200
+    csp = response.headers["Content-Security-Policy"]
+    assert csp.startswith("default-src 'none'")
+    assert "style-src 'unsafe-inline'" in csp
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def test_hsts_only_in_production(tmp_path):
+    app = create_app(
+        {
+            **TEST_CONFIG,
+            "ENV_NAME": "production",
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'x.db'}",
+        }
+    )
+    response = app.test_client().get("/no/such/page")
+    assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
+    with app.app_context():
+        db.engine.dispose()
