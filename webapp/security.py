@@ -6,7 +6,10 @@ its own Content-Security-Policy because its stylesheet is inline); these are def
 
 from __future__ import annotations
 
+import re
+
 from flask import Flask, Response
+from werkzeug.serving import WSGIRequestHandler
 
 #: Scripts and styles only from our own static files; no inline code, no plugins, no framing.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -44,3 +47,23 @@ def init_app(app: Flask) -> None:
         if production:
             response.headers.setdefault("Strict-Transport-Security", HSTS)
         return response
+
+
+#: Emailed links carry their secret in the path (/s/, /n/, /a/, /r/); logs get the route only.
+_LINK_TOKEN = re.compile(r"(/(?:s|n|a|r)/)[^/?#\s]+")
+
+
+def redact_links(text: str) -> str:
+    """Replace link tokens in a path or request line with ``…`` (tokens are credentials)."""
+    return _LINK_TOKEN.sub(r"\1…", text)
+
+
+class RedactingRequestHandler(WSGIRequestHandler):
+    """werkzeug's request handler, minus the secret part of emailed links in access logs."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # Called once the app has answered, so the request no longer needs the real path.
+        self.requestline = redact_links(self.requestline)
+        if hasattr(self, "path"):
+            self.path = redact_links(self.path)
+        super().log_request(code, size)

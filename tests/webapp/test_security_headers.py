@@ -99,3 +99,38 @@ def test_hsts_only_in_production(tmp_path):
     assert response.headers["Strict-Transport-Security"] == "max-age=31536000; includeSubDomains"
     with app.app_context():
         db.engine.dispose()
+
+
+def test_access_log_lines_never_carry_link_tokens(app, caplog):
+    """Links are credentials: a log reader must not be able to open anyone's survey."""
+    import logging
+    import threading
+    import urllib.error
+    import urllib.request
+
+    from webapp.cli.serve import build_server
+    from webapp.security import redact_links
+
+    assert redact_links("GET /s/abc_DEF-123?section=2 HTTP/1.1") == "GET /s/…?section=2 HTTP/1.1"
+    assert redact_links("POST /r/tok/report.pdf HTTP/1.1") == "POST /r/…/report.pdf HTTP/1.1"
+    assert redact_links("GET /admin/cycles/3 HTTP/1.1") == "GET /admin/cycles/3 HTTP/1.1"
+
+    server = build_server(app, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    secret = "S3cretLinkToken_0123456789abcdefghijklmnopq"
+    try:
+        with (
+            caplog.at_level(logging.INFO, logger="werkzeug"),
+            pytest.raises(urllib.error.HTTPError) as raised,
+        ):
+            urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/s/{secret}", timeout=10)
+        assert raised.value.code == 404
+        raised.value.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    lines = [r.getMessage() for r in caplog.records if r.name == "werkzeug"]
+    assert any("/s/…" in line for line in lines), lines
+    assert not any(secret in line for line in lines)

@@ -16,6 +16,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from webapp import jobs
 from webapp.cli.worker import describe_mail, setup_logging
+from webapp.security import RedactingRequestHandler
 
 
 def start_embedded_worker(threads: int):
@@ -30,7 +31,7 @@ def start_embedded_worker(threads: int):
 
 def build_server(app: Flask, host: str, port: int) -> BaseWSGIServer:
     """A threaded werkzeug server for ``app`` (port 0 picks a free one)."""
-    return make_server(host, port, app, threaded=True)
+    return make_server(host, port, app, threaded=True, request_handler=RedactingRequestHandler)
 
 
 def _exec_gunicorn(host: str, port: int, workers: int) -> None:
