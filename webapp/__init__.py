@@ -39,6 +39,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     app.register_blueprint(rater.bp)
     app.register_blueprint(reports.bp)
+    app.register_blueprint(reports.links)
     if app.config["DEV_PAGES"]:
         from webapp import dev
 

@@ -9,8 +9,7 @@ the HR console has a login.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, url_for
-from flask.blueprints import BlueprintSetupState
+from flask import Response, abort, current_app, url_for
 
 from surveys.errors import NotFound
 from surveys.models import Participant, TokenPurpose
@@ -18,16 +17,8 @@ from surveys.releases import latest_version
 from surveys.reports import ReportData, build_report, report_from_json
 from surveys.tokens import resolve_token
 from webapp.extensions import db
-from webapp.reports import bp
+from webapp.reports import bp, links
 from webapp.reports.render import report_html, report_pdf
-
-#: The participant's links: short URLs outside ``/reports`` and its development-only guard.
-links = Blueprint("report_links", __name__)
-
-
-@bp.record_once
-def _register_links(state: BlueprintSetupState) -> None:
-    state.app.register_blueprint(links)
 
 
 def _released_report(token: str) -> ReportData:
