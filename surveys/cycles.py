@@ -5,6 +5,7 @@ Services flush and never commit: the request or CLI command commits once.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections import defaultdict
 from collections.abc import Iterable
@@ -13,19 +14,20 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
 from surveys.assignments import add_rater, build_assignments
 from surveys.db import utcnow
 from surveys.emails import queue_email
-from surveys.errors import DomainError
+from surveys.errors import DomainError, IllegalTransition
 from surveys.models import (
     DEFAULT_THRESHOLDS,
     Assignment,
     AssignmentStatus,
     Cycle,
     CycleState,
+    Draft,
     Employee,
     NominationMode,
     Participant,
@@ -33,6 +35,8 @@ from surveys.models import (
     TokenPurpose,
 )
 from surveys.tokens import issue_token
+
+log = logging.getLogger(__name__)
 
 
 class CycleSettingsSchema(Schema):
@@ -180,7 +184,10 @@ def launch_cycle(
     """
     now = now or utcnow()
     _require_participants(cycle)
-    cycle.check_move(CycleState.OPEN)
+    if cycle.state not in (CycleState.DRAFT, CycleState.NOMINATING):
+        raise IllegalTransition(
+            f"cycle {cycle.name!r} is {cycle.state.value}; only a new cycle launches"
+        )
     plan = build_assignments(session, cycle)
     if plan.short and not allow_short:
         raise DomainError(
@@ -294,9 +301,15 @@ def _fmt(day: date | None) -> str:
 
 
 def close_cycle(session: Session, cycle: Cycle, *, now: datetime | None = None) -> int:
-    """open → closed. Links stop working at once; drafts are discarded. Returns responses."""
+    """open → closed. Links stop working at once; unsubmitted drafts are deleted (they name
+    their rater). Returns the number of responses."""
     cycle.move_to(CycleState.CLOSED)
     cycle.closed_at = now or utcnow()
+    session.execute(
+        delete(Draft).where(
+            Draft.assignment_id.in_(select(Assignment.id).where(Assignment.cycle_id == cycle.id))
+        )
+    )
     session.flush()
     from surveys.status import count_responses
 
@@ -348,12 +361,17 @@ def run_schedule(session: Session, *, base_url: str, now: datetime | None = None
     """The periodic job: close cycles past their close date, remind the rest."""
     now = now or utcnow()
     closed = reminded = 0
-    for cycle in session.scalars(select(Cycle).where(Cycle.state == CycleState.OPEN)):
-        if cycle.close_date and now.date() > cycle.close_date:
-            close_cycle(session, cycle, now=now)
-            closed += 1
-        elif cycle.max_reminders:
-            reminded += remind(session, cycle, base_url=base_url, now=now)
+    for cycle in session.scalars(select(Cycle).where(Cycle.state == CycleState.OPEN)).all():
+        try:
+            # One failing cycle must not stop the schedule for every other one.
+            with session.begin_nested():
+                if cycle.close_date and now.date() > cycle.close_date:
+                    close_cycle(session, cycle, now=now)
+                    closed += 1
+                elif cycle.max_reminders:
+                    reminded += remind(session, cycle, base_url=base_url, now=now)
+        except Exception:
+            log.exception("scheduled work for cycle %s failed; the others go on", cycle.id)
     return {"closed": closed, "reminded": reminded}
 
 

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from scoring import RELATIONSHIPS
@@ -27,15 +28,20 @@ from surveys.db import utcnow
 from surveys.emails import queue_email
 from surveys.errors import DomainError
 from surveys.models import (
+    Assignment,
     Cycle,
     CycleState,
     Participant,
     Relationship,
     ReportVersion,
     Response,
+    ResponseComment,
+    ResponseItem,
     TokenPurpose,
 )
+from surveys.models.response import new_response_id
 from surveys.reports import GROUP_LABELS, ReportData, build_report, report_to_json, score_cycle
+from surveys.responses import SELF_PSEUDONYM
 from surveys.tokens import issue_token
 
 __all__ = [
@@ -68,6 +74,7 @@ def release_cycle(
     for participant in cycle.participants:
         report = build_report(session, participant, cycle_scores=scored)
         _freeze(session, participant, report, 1, counts.get(participant.id, {}), now)
+    _unlink_responses(session, cycle)
     cycle.move_to(CycleState.RELEASED)
     cycle.released_at = now
     cycle.pseudonym_key = None
@@ -77,6 +84,60 @@ def release_cycle(
     session.flush()
     n = len(cycle.participants)
     return ReleaseSummary(reports=n, emails=n)
+
+
+def _unlink_responses(session: Session, cycle: Cycle) -> None:
+    """Cut every remaining link between a response and its rater (DESIGN §3).
+
+    Destroying the key is not enough on its own: a rater's pseudonym still joins their
+    responses across participants, row order mirrors submission order (SQLite's rowid),
+    and on PostgreSQL a response and its assignment were written by one transaction.
+    So the cycle's responses are re-inserted in random order with new random ids and a
+    random pseudonym each, and the assignments are touched in this same transaction.
+    Re-released versions are therefore scored without cross-participant rater links.
+    """
+    of_cycle = select(Response.id).where(Response.cycle_id == cycle.id)
+    rows = session.execute(select(Response.__table__).where(Response.cycle_id == cycle.id))
+    responses = [dict(r) for r in rows.mappings()]
+    if not responses:
+        return
+    items = [
+        dict(r)
+        for r in session.execute(
+            select(ResponseItem.__table__).where(ResponseItem.response_id.in_(of_cycle))
+        ).mappings()
+    ]
+    comments = [
+        dict(r)
+        for r in session.execute(
+            select(ResponseComment.__table__).where(ResponseComment.response_id.in_(of_cycle))
+        ).mappings()
+    ]
+    session.execute(delete(ResponseComment).where(ResponseComment.response_id.in_(of_cycle)))
+    session.execute(delete(ResponseItem).where(ResponseItem.response_id.in_(of_cycle)))
+    session.execute(delete(Response).where(Response.cycle_id == cycle.id))
+    new_ids = {r["id"]: new_response_id() for r in responses}
+    shuffle = secrets.SystemRandom().shuffle
+    for r in responses:
+        r["id"] = new_ids[r["id"]]
+        if r["rater_pseudonym"] != SELF_PSEUDONYM:
+            r["rater_pseudonym"] = secrets.token_hex(32)
+    for rows_ in (responses, items, comments):
+        shuffle(rows_)
+    for row in (*items, *comments):
+        row["response_id"] = new_ids[row["response_id"]]
+    session.execute(insert(Response), responses)
+    if items:
+        session.execute(insert(ResponseItem), items)
+    if comments:
+        session.execute(insert(ResponseComment), comments)
+    session.execute(
+        update(Assignment)
+        .where(Assignment.cycle_id == cycle.id)
+        .values(status=Assignment.status)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire_all()
 
 
 def rerelease_participant(

@@ -190,8 +190,15 @@ def missing_required(bank: Bank, answers: Answers) -> list[str]:
     return missing
 
 
+SELF_PSEUDONYM = "self"
+
+
 def pseudonym(cycle: Cycle, rater_id: int) -> str:
-    """HMAC-SHA256 of the rater id under the cycle's secret key (DESIGN §3)."""
+    """HMAC-SHA256 of the rater id under the cycle's secret key (DESIGN §3).
+
+    Self responses are stored as ``SELF_PSEUDONYM`` instead: the self rater is the
+    participant, so their HMAC would name every rating they gave others.
+    """
     if cycle.pseudonym_key is None:
         raise DomainError("this cycle no longer accepts responses")
     return hmac.new(cycle.pseudonym_key, str(rater_id).encode(), hashlib.sha256).hexdigest()
@@ -233,7 +240,11 @@ def _store_response(
         "cycle_id": assignment.cycle_id,
         "participant_id": assignment.participant_id,
         "relationship": assignment.relationship,
-        "rater_pseudonym": pseudonym(assignment.cycle, assignment.rater_id),
+        "rater_pseudonym": (
+            SELF_PSEUDONYM
+            if assignment.relationship == Relationship.SELF
+            else pseudonym(assignment.cycle, assignment.rater_id)
+        ),
         "submitted_on": now.date(),
     }
     session.execute(insert(Response), [response])
@@ -261,18 +272,20 @@ def _store_response(
 def decline(session: Session, assignment: Assignment) -> None:
     """The rater says no. Their draft is discarded; they may still change their mind."""
     _require_open(assignment)
-    if assignment.status == AssignmentStatus.SUBMITTED:
-        raise AlreadySubmitted("This survey has already been submitted.")
-    assignment.status = AssignmentStatus.DECLINED
+    _move(session, assignment, AssignmentStatus.DECLINED)  # never over a submission
     session.execute(delete(Draft).where(Draft.assignment_id == assignment.id))
     session.flush()
 
 
 def reopen_declined(session: Session, assignment: Assignment) -> None:
     _require_open(assignment)
-    if assignment.status == AssignmentStatus.DECLINED:
-        assignment.status = AssignmentStatus.PENDING
-        session.flush()
+    session.execute(
+        update(Assignment)
+        .where(Assignment.id == assignment.id, Assignment.status == AssignmentStatus.DECLINED)
+        .values(status=AssignmentStatus.PENDING)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(assignment, ["status"])
 
 
 def _require_open(assignment: Assignment) -> None:

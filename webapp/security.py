@@ -6,6 +6,7 @@ its own Content-Security-Policy because its stylesheet is inline); these are def
 
 from __future__ import annotations
 
+import logging
 import re
 
 from flask import Flask, Response
@@ -48,6 +49,9 @@ def init_app(app: Flask) -> None:
             response.headers.setdefault("Strict-Transport-Security", HSTS)
         return response
 
+    # Flask logs "Exception on /s/<token> [POST]" for a 500: keep the token out of it.
+    app.logger.addFilter(RedactLinksFilter())
+
 
 #: Emailed links carry their secret in the path (/s/, /n/, /a/, /r/); logs get the route only.
 _LINK_TOKEN = re.compile(r"(/(?:s|n|a|r)/)[^/?#\s]+")
@@ -67,3 +71,14 @@ class RedactingRequestHandler(WSGIRequestHandler):
         if hasattr(self, "path"):
             self.path = redact_links(self.path)
         super().log_request(code, size)
+
+
+class RedactLinksFilter(logging.Filter):
+    """Removes link tokens from a log record's message (applied to the app's logger)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact_links(str(record.msg))
+        if record.args:
+            args = record.args if isinstance(record.args, tuple) else (record.args,)
+            record.args = tuple(redact_links(a) if isinstance(a, str) else a for a in args)
+        return True

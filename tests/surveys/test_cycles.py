@@ -160,3 +160,31 @@ def test_suggested_peers_prefer_same_manager_then_department(session):
     peers = [r for r, rel in sorted(rels(session, cycle, team[0])) if rel == "peer"]
     assert peers == ["D1", "T2"]
     assert dept_mate.external_id in peers
+
+
+def test_a_closed_cycle_cannot_be_launched_again(session):
+    _, team = f.team(session, 3)
+    cycle = f.launched(session, team)
+    cycles.close_cycle(session, cycle)
+    with pytest.raises(IllegalTransition, match="only a new cycle launches"):
+        cycles.launch_cycle(session, cycle, base_url=f.BASE_URL)
+
+
+def test_one_failing_cycle_does_not_stop_the_schedule(session, monkeypatch):
+    _, team = f.team(session, 3)
+    first = f.launched(session, team, reminder_interval_days=1)
+    _, others = f.team(session, 3, prefix="U")
+    second = f.launched(session, others, reminder_interval_days=1)
+    real_remind = cycles.remind
+
+    def flaky(s, cycle, **kw):
+        if cycle.id == first.id:
+            raise RuntimeError("broken cycle")
+        return real_remind(s, cycle, **kw)
+
+    monkeypatch.setattr(cycles, "remind", flaky)
+    result = cycles.run_schedule(session, base_url=f.BASE_URL, now=utcnow() + timedelta(days=2))
+    reminders = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "reminder")).all()
+    assert result["reminded"] > 0
+    assert {m.cycle_id for m in reminders} == {second.id}
+    assert len(reminders) == result["reminded"]

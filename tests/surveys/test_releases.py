@@ -246,3 +246,32 @@ def test_rerelease_rule_needs_all_others_threshold_across_groups():
         cycle, BEFORE, {**BEFORE, "peer": 5, "other": 2}
     )
     assert rerelease_refusal(cycle, BEFORE, {**BEFORE, "peer": 6, "other": 2}) is None
+
+
+def test_release_cuts_every_link_between_responses_and_raters(session):
+    """After release no pseudonym repeats, ids are new, and the answers are all still there."""
+    from collections import Counter
+
+    from surveys.models import ResponseComment
+    from surveys.responses import SELF_PSEUDONYM
+
+    cycle, _ = build_cycle(session, participants=2)
+    before_ids = set(session.scalars(select(Response.id)))
+    before_values = Counter(
+        (r.participant_id, r.relationship, i.item_id, i.value)
+        for r in session.scalars(select(Response))
+        for i in r.items
+    )
+    comments_before = Counter(session.scalars(select(ResponseComment.text)))
+    cycles.close_cycle(session, cycle)
+    release_cycle(session, cycle, base_url=f.BASE_URL)
+    session.commit()
+    rows = session.scalars(select(Response)).all()
+    assert not before_ids & {r.id for r in rows}
+    others = [r.rater_pseudonym for r in rows if r.rater_pseudonym != SELF_PSEUDONYM]
+    assert len(others) == len(set(others))  # nobody's responses can be joined any more
+    after_values = Counter(
+        (r.participant_id, r.relationship, i.item_id, i.value) for r in rows for i in r.items
+    )
+    assert after_values == before_values
+    assert Counter(session.scalars(select(ResponseComment.text))) == comments_before

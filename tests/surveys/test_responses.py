@@ -229,3 +229,45 @@ def test_a_late_autosave_never_recreates_a_draft_after_submit(app, session, open
         stale.rollback()
     session.expire_all()
     assert session.get(Draft, assignment_id) is None
+
+
+def test_decline_never_overwrites_a_submission(app, session, open_cycle):
+    """Tab B declines after tab A submitted: refused, the submission stands."""
+    _, team = open_cycle
+    a = assignment(session, team[0], team[1])
+    fill(session, a)
+    session.commit()
+    assignment_id = a.id
+    engine = session.get_bind()
+    with app.app_context(), Session(engine) as stale:
+        old = stale.get(Assignment, assignment_id)
+        with Session(engine) as other:
+            responses.submit(other, other.get(Assignment, assignment_id))
+            other.commit()
+        with pytest.raises(responses.AlreadySubmitted):
+            responses.decline(stale, old)
+        stale.rollback()
+    session.expire_all()
+    assert session.get(Assignment, assignment_id).status == AssignmentStatus.SUBMITTED
+
+
+def test_self_responses_do_not_carry_the_raters_pseudonym(session, open_cycle):
+    """The self rater is the participant: their HMAC would name their ratings of others."""
+    cycle, team = open_cycle
+    own = assignment(session, team[0], team[0])
+    fill(session, own)
+    responses.submit(session, own)
+    peer = assignment(session, team[1], team[0])
+    fill(session, peer)
+    responses.submit(session, peer)
+    stored = dict(session.execute(select(Response.relationship, Response.rater_pseudonym)).all())
+    assert stored[Relationship.SELF] == responses.SELF_PSEUDONYM
+    assert stored[Relationship.PEER] == responses.pseudonym(cycle, team[0].id)
+
+
+def test_closing_deletes_unsubmitted_drafts(session, open_cycle):
+    cycle, team = open_cycle
+    fill(session, assignment(session, team[0], team[1]))
+    assert session.scalar(select(func.count()).select_from(Draft)) == 1
+    cycles.close_cycle(session, cycle)
+    assert session.scalar(select(func.count()).select_from(Draft)) == 0

@@ -186,3 +186,19 @@ def test_csrf_is_enforced_on_nominations(app, client, org):
     page = client.get(f"/n/{org.link}").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
     assert client.post(f"/n/{org.link}", data={**data, "csrf_token": token}).status_code == 302
+
+
+def test_participant_cannot_override_an_approved_list(session):
+    from surveys import cycles, nominations
+    from surveys.errors import DomainError
+    from tests import factories as f
+
+    _, team = f.team(session, 5)
+    cycle = f.cycle(session, team[:1], nomination_mode="participant")
+    cycles.start_nominations(session, cycle, base_url=f.BASE_URL)
+    participant = cycle.participants[0]
+    chosen = [p.id for p in team[1:4]]
+    nominations.submit_nominations(session, participant, chosen, base_url=f.BASE_URL)
+    nominations.approve_nominations(session, participant, [p.id for p in team[2:5]])
+    with pytest.raises(DomainError, match="already approved"):
+        nominations.submit_nominations(session, participant, chosen, base_url=f.BASE_URL)

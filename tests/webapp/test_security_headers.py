@@ -1,3 +1,5 @@
+import logging
+
 import pytest
 
 from surveys import accounts
@@ -134,3 +136,20 @@ def test_access_log_lines_never_carry_link_tokens(app, caplog):
     lines = [r.getMessage() for r in caplog.records if r.name == "werkzeug"]
     assert any("/s/…" in line for line in lines), lines
     assert not any(secret in line for line in lines)
+
+
+def test_error_log_never_carries_link_tokens(app, caplog, monkeypatch):
+    """A 500 on a survey link is logged with the route, not the credential."""
+    from webapp.rater import routes
+
+    def boom(token):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(routes.responses, "open_assignment", boom)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    secret = "AnotherSecretLinkToken_abcdefghijklmnopqrstuv"
+    with caplog.at_level(logging.ERROR):
+        assert app.test_client().get(f"/s/{secret}").status_code == 500
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("Exception on /s/…" in m for m in messages), messages
+    assert not any(secret in m for m in messages)

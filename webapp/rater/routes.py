@@ -214,8 +214,8 @@ def decline(token: str):
         try:
             responses.decline(db.session, assignment)
             db.session.commit()
-        except responses.AlreadySubmitted:
-            pass
+        except (responses.AlreadySubmitted, responses.Declined):
+            db.session.rollback()
         return redirect(url_for(".survey", token=token))
     if assignment.status == AssignmentStatus.SUBMITTED:
         return redirect(url_for(".survey", token=token))
