@@ -78,6 +78,8 @@ def test_demo_is_idempotent_and_prints_open_links(runner, session):
     assert "Loaded: cycle 1" in first.output
     assert "/dev/outbox" in first.output
     assert "/s/" in first.output
+    preview = first.output.split("/reports/preview/")[1].split()[0]
+    assert client_get_ok(runner, f"/reports/preview/{preview}")
     responses = session.scalar(select(func.count(Response.id)))
     assert responses > 0
     second = runner.invoke(args=["demo"])
@@ -100,3 +102,7 @@ def test_home_page_points_newcomers_to_the_outbox(client, app):
     assert "/dev/outbox" in page.get_data(as_text=True)
     app.config["DEV_PAGES"] = False
     assert "/dev/outbox" not in client.get("/").get_data(as_text=True)
+
+
+def client_get_ok(runner, path):
+    return runner.app.test_client().get(path).status_code == 200

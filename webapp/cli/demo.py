@@ -31,4 +31,17 @@ def command():
         click.echo("Some surveys waiting for an answer:")
         for label, url in result.open_links[:5]:
             click.echo(f"  {label}\n    {url}")
+    if current_app.config["DEV_PAGES"] and cycle.participants:
+        # The participant with the most answers makes the most telling sample report.
+        from surveys.status import cycle_status
+
+        progress = cycle_status(db.session, cycle)
+        best = max(progress.participants, key=lambda p: p.total.submitted)
+        participant = next(
+            p for p in cycle.participants if p.employee.external_id == best.employee_id
+        )
+        click.echo(
+            f"\nA report as it stands (development preview): "
+            f"{base_url}/reports/preview/{participant.id}"
+        )
     click.echo(f"\nProgress: feedback360 cycles status {cycle.id}")
