@@ -1,4 +1,5 @@
 import threading
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import func, inspect, select
@@ -210,10 +211,9 @@ def test_comments_are_stored_verbatim(session, open_cycle):
     assert text == "Good <b>work</b>"  # escaping is the renderer's job, storage is verbatim
 
 
-def test_a_late_autosave_never_recreates_a_draft_after_submit(app, session, open_cycle):
-    """Autosave loaded the assignment before another request submitted it."""
-    _, team = open_cycle
-    a = assignment(session, team[0], team[1])
+@contextmanager
+def loaded_then_submitted_elsewhere(app, session, a):
+    """Yield (stale session, its copy of ``a``) loaded before another request submitted ``a``."""
     fill(session, a)
     session.commit()
     assignment_id = a.id
@@ -224,10 +224,21 @@ def test_a_late_autosave_never_recreates_a_draft_after_submit(app, session, open
         with Session(engine) as other:
             responses.submit(other, other.get(Assignment, assignment_id))
             other.commit()
-        with pytest.raises(responses.AlreadySubmitted):
-            responses.save_draft(stale, old, responses.Answers({}, {"keep_doing": "late"}))
+        yield stale, old
         stale.rollback()
     session.expire_all()
+
+
+def test_a_late_autosave_never_recreates_a_draft_after_submit(app, session, open_cycle):
+    """Autosave loaded the assignment before another request submitted it."""
+    _, team = open_cycle
+    a = assignment(session, team[0], team[1])
+    assignment_id = a.id
+    with (
+        loaded_then_submitted_elsewhere(app, session, a) as (stale, old),
+        pytest.raises(responses.AlreadySubmitted),
+    ):
+        responses.save_draft(stale, old, responses.Answers({}, {"keep_doing": "late"}))
     assert session.get(Draft, assignment_id) is None
 
 
@@ -235,19 +246,12 @@ def test_decline_never_overwrites_a_submission(app, session, open_cycle):
     """Tab B declines after tab A submitted: refused, the submission stands."""
     _, team = open_cycle
     a = assignment(session, team[0], team[1])
-    fill(session, a)
-    session.commit()
     assignment_id = a.id
-    engine = session.get_bind()
-    with app.app_context(), Session(engine) as stale:
-        old = stale.get(Assignment, assignment_id)
-        with Session(engine) as other:
-            responses.submit(other, other.get(Assignment, assignment_id))
-            other.commit()
-        with pytest.raises(responses.AlreadySubmitted):
-            responses.decline(stale, old)
-        stale.rollback()
-    session.expire_all()
+    with (
+        loaded_then_submitted_elsewhere(app, session, a) as (stale, old),
+        pytest.raises(responses.AlreadySubmitted),
+    ):
+        responses.decline(stale, old)
     assert session.get(Assignment, assignment_id).status == AssignmentStatus.SUBMITTED
 
 
