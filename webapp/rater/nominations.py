@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request
 from sqlalchemy import select
 
 from surveys import nominations
@@ -59,26 +59,42 @@ def nominate(token: str):
     return _page("rater/nominate.html", token, participant, chosen)
 
 
-@bp.post("/n/<token>")
-def submit_nominations(token: str):
-    participant = _participant(token, TokenPurpose.NOMINATE)
+def _save_list(token: str, purpose: TokenPurpose, template: str, service, message):
+    """Validate the posted list → one nominations service → post/redirect/get.
+
+    ``service(participant, chosen)`` returns what ``message(participant, chosen, result)``
+    turns into the flash text; a DomainError re-shows the page with the list as posted.
+    """
+    participant = _participant(token, purpose)
     if not SurveyForm().validate_on_submit():
         abort(400)
     chosen = _chosen_ids()
     try:
-        sent = nominations.submit_nominations(db.session, participant, chosen, base_url=_base_url())
+        result = service(participant, chosen)
     except DomainError as error:
         db.session.rollback()
         flash(str(error), "error")
-        return _page("rater/nominate.html", token, participant, chosen, 422)
+        return _page(template, token, participant, chosen, 422)
     db.session.commit()
-    flash(
-        "Thank you – your nominations were sent to your manager for approval."
-        if sent
-        else "Thank you – your nominations are saved.",
-        "info",
+    flash(message(participant, chosen, result), "info")
+    return redirect(request.path)
+
+
+@bp.post("/n/<token>")
+def submit_nominations(token: str):
+    return _save_list(
+        token,
+        TokenPurpose.NOMINATE,
+        "rater/nominate.html",
+        lambda participant, chosen: nominations.submit_nominations(
+            db.session, participant, chosen, base_url=current_app.config["BASE_URL"]
+        ),
+        lambda participant, chosen, sent: (
+            "Thank you – your nominations were sent to your manager for approval."
+            if sent
+            else "Thank you – your nominations are saved."
+        ),
     )
-    return redirect(url_for(".nominate", token=token))
 
 
 @bp.get("/a/<token>")
@@ -90,22 +106,14 @@ def approve(token: str):
 
 @bp.post("/a/<token>")
 def submit_approval(token: str):
-    participant = _participant(token, TokenPurpose.APPROVE)
-    if not SurveyForm().validate_on_submit():
-        abort(400)
-    chosen = _chosen_ids()
-    try:
-        nominations.approve_nominations(db.session, participant, chosen, by="manager")
-    except DomainError as error:
-        db.session.rollback()
-        flash(str(error), "error")
-        return _page("rater/approve.html", token, participant, chosen, 422)
-    db.session.commit()
-    flash(f"Approved {len(chosen)} raters for {participant.employee.name}.", "info")
-    return redirect(url_for(".approve", token=token))
-
-
-def _base_url() -> str:
-    from flask import current_app
-
-    return current_app.config["BASE_URL"]
+    return _save_list(
+        token,
+        TokenPurpose.APPROVE,
+        "rater/approve.html",
+        lambda participant, chosen: nominations.approve_nominations(
+            db.session, participant, chosen, by="manager"
+        ),
+        lambda participant, chosen, _: (
+            f"Approved {len(chosen)} raters for {participant.employee.name}."
+        ),
+    )
