@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from surveys.db import utcnow
 from surveys.errors import DomainError
-from surveys.models import User, UserRole
+from surveys.models import ApiToken, User, UserRole
+from surveys.tokens import hash_token
 
 MIN_PASSWORD_LENGTH = 12
 #: Long enough for any passphrase, short enough that nobody hashes megabytes per request.
@@ -136,3 +137,47 @@ def load_active_user(session: Session, user_id: int) -> User | None:
 
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.email)))
+
+
+# -- API tokens ------------------------------------------------------------------------
+
+#: Prefix so a leaked token is recognisable (secret scanners, logs) as ours.
+API_TOKEN_PREFIX = "f360_"  # noqa: S105 - a prefix, not a secret
+
+
+def create_api_token(session: Session, user: User, name: str) -> tuple[ApiToken, str]:
+    """A new token for ``user``; returns the row and the raw token (shown once, never stored)."""
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise AccountError("Give the token a name of 1 to 100 characters (what uses it?).")
+    raw = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user=user, name=name, token_hash=hash_token(raw))
+    session.add(token)
+    session.flush()
+    return token, raw
+
+
+def authenticate_api_token(session: Session, raw: str) -> User | None:
+    """The active account behind a bearer token, or ``None`` (unknown, revoked, deactivated)."""
+    if not raw.startswith(API_TOKEN_PREFIX) or len(raw) > 200:
+        return None
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(raw)))
+    if token is None or not token.active:
+        return None
+    token.last_used_at = utcnow()
+    session.flush()
+    return token.user
+
+
+def revoke_api_token(session: Session, token: ApiToken) -> None:
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        session.flush()
+
+
+def list_api_tokens(session: Session, user: User | None = None) -> list[ApiToken]:
+    """Every token (newest first), or only ``user``'s."""
+    query = select(ApiToken).order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+    if user is not None:
+        query = query.where(ApiToken.user_id == user.id)
+    return list(session.scalars(query))

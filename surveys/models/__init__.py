@@ -1,5 +1,6 @@
 """SQLAlchemy models, one module per aggregate."""
 
+from surveys.models.admin import ApiToken, AuditEvent, CustomBank
 from surveys.models.assignment import AccessToken, Assignment, Draft
 from surveys.models.cycle import DEFAULT_THRESHOLDS, Cycle, Nomination, Participant
 from surveys.models.employee import Employee
@@ -20,8 +21,11 @@ from surveys.models.user import User, UserRole
 __all__ = [
     "DEFAULT_THRESHOLDS",
     "AccessToken",
+    "ApiToken",
     "Assignment",
     "AssignmentStatus",
+    "AuditEvent",
+    "CustomBank",
     "Cycle",
     "CycleState",
     "Draft",

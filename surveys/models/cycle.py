@@ -3,7 +3,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from surveys.db import Base, str_enum, utcnow
@@ -68,6 +76,8 @@ class Cycle(Base):
     max_reminders: Mapped[int] = mapped_column(default=3)
     nomination_deadline: Mapped[date | None]
     close_date: Mapped[date | None]
+    #: HR's own words added to the invitation and reminder emails (plain text).
+    email_message: Mapped[str | None] = mapped_column(Text)
 
     #: HMAC key for rater pseudonyms; destroyed at release so nobody can re-link responses.
     pseudonym_key: Mapped[bytes | None] = mapped_column(LargeBinary(32))

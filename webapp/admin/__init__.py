@@ -7,4 +7,11 @@ from flask import Blueprint
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
-from webapp.admin import auth, routes  # noqa: E402, F401  (registers the guard and the views)
+from webapp.admin import (  # noqa: E402, F401  (registers the guard and the views)
+    auth,
+    banks,
+    people,
+    routes,
+    setup,
+    users,
+)

@@ -1,0 +1,8 @@
+"""Placeholder; being written."""
+
+from webapp.admin import bp
+
+
+@bp.get("/banks")
+def banks():
+    return "coming soon"

@@ -1,0 +1,8 @@
+"""Placeholder; being written."""
+
+from webapp.admin import bp
+
+
+@bp.get("/people")
+def people():
+    return "coming soon"

@@ -1,0 +1,8 @@
+"""Placeholder; being written."""
+
+from webapp.admin import bp
+
+
+@bp.get("/new-cycle")
+def new_cycle():
+    return "coming soon"
