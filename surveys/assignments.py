@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import operator
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -29,15 +33,50 @@ class AssignmentPlan:
     warnings: list[str] = field(default_factory=list)
 
 
+class OrgChart:
+    """Active employees indexed once, so suggesting peers for everyone stays linear.
+
+    Launching a 10,000-person cycle asks for peers 10,000 times; scanning every
+    employee each time would be 10^8 steps.
+    """
+
+    def __init__(self, employees: Iterable[Employee]) -> None:
+        self.employees: dict[int, Employee] = {e.id: e for e in employees if e.active}
+        #: Direct reports per manager id, in id order.
+        self.reports: dict[int, list[Employee]] = defaultdict(list)
+        by_department: dict[str, list[Employee]] = defaultdict(list)
+        for e in self.employees.values():
+            if e.manager_id is not None:
+                self.reports[e.manager_id].append(e)
+            if e.department:
+                by_department[e.department].append(e)
+        by_name = operator.attrgetter("name")
+        self._team_by_name = {m: sorted(team, key=by_name) for m, team in self.reports.items()}
+        self._department_by_name = {d: sorted(g, key=by_name) for d, g in by_department.items()}
+
+    def excluded(self, person: Employee) -> set[int]:
+        """Who can't be ``person``'s peer: themself, their manager, their direct reports."""
+        return {person.id, person.manager_id} | {r.id for r in self.reports.get(person.id, ())}
+
+    def iter_peers(self, person: Employee) -> Iterator[int]:
+        """Colleagues with the same manager first, then the same department, by name."""
+        excluded = self.excluded(person)
+        seen: set[int] = set()
+        if person.manager_id is not None:
+            for e in self._team_by_name.get(person.manager_id, ()):
+                if e.id not in excluded:
+                    seen.add(e.id)
+                    yield e.id
+        if person.department:
+            for e in self._department_by_name.get(person.department, ()):
+                if e.id not in excluded and e.id not in seen:
+                    yield e.id
+
+
 def build_assignments(session: Session, cycle: Cycle) -> AssignmentPlan:
     """Plan every assignment of a cycle about to open (nothing is added to the session)."""
-    employees = {
-        e.id: e for e in session.scalars(select(Employee).where(Employee.active.is_(True)))
-    }
-    reports: dict[int, list[Employee]] = {}
-    for e in employees.values():
-        if e.manager_id is not None:
-            reports.setdefault(e.manager_id, []).append(e)
+    org = OrgChart(session.scalars(select(Employee).where(Employee.active.is_(True))))
+    employees = org.employees
     participants = session.scalars(
         select(Participant)
         .where(Participant.cycle_id == cycle.id)
@@ -57,10 +96,9 @@ def build_assignments(session: Session, cycle: Cycle) -> AssignmentPlan:
         if cycle.include_manager and person.manager_id in employees:
             raters[person.manager_id] = Relationship.MANAGER
         if cycle.include_direct_reports:
-            for report in reports.get(person.id, []):
+            for report in org.reports.get(person.id, []):
                 raters.setdefault(report.id, Relationship.DIRECT_REPORT)
-        peers = _peers(cycle, participant, person, employees, reports, raters, plan)
-        for peer_id in peers[: cycle.peer_max]:
+        for peer_id in _peers(cycle, participant, person, org, raters, plan):
             raters.setdefault(peer_id, Relationship.PEER)
         n_peers = sum(1 for r in raters.values() if r == Relationship.PEER)
         if n_peers < cycle.peer_min:
@@ -83,11 +121,12 @@ def _peers(
     cycle: Cycle,
     participant: Participant,
     person: Employee,
-    employees: dict[int, Employee],
-    reports: dict[int, list[Employee]],
+    org: OrgChart,
     taken: dict[int, Relationship],
     plan: AssignmentPlan,
 ) -> list[int]:
+    """Up to ``peer_max`` peers: approved nominations, else proposed ones, else suggestions."""
+    chosen: Iterable[int]
     if cycle.nomination_mode == NominationMode.PARTICIPANT:
         approved = [
             n.nominee_id for n in participant.nominations if n.status == NominationStatus.APPROVED
@@ -104,34 +143,17 @@ def _peers(
             chosen = proposed
         else:
             plan.warnings.append(f"{person.name}: no nominations; peers suggested from org chart")
-            chosen = suggest_peers(person, employees.values(), reports)
+            chosen = org.iter_peers(person)
     else:
-        chosen = suggest_peers(person, employees.values(), reports)
-    return [i for i in chosen if i in employees and i not in taken]
+        chosen = org.iter_peers(person)
+    eligible = (i for i in chosen if i in org.employees and i not in taken)
+    return list(itertools.islice(eligible, cycle.peer_max))
 
 
-def suggest_peers(person: Employee, employees, reports: dict[int, list[Employee]]) -> list[int]:
-    """Colleagues with the same manager first, then the same department, by name.
-
-    Never the person themself, their manager or their direct reports (those rate in
-    their own role).
-    """
-    excluded = {person.id, person.manager_id} | {r.id for r in reports.get(person.id, [])}
-    candidates = [e for e in employees if e.id not in excluded and e.active]
-    same_manager = sorted(
-        (e for e in candidates if person.manager_id and e.manager_id == person.manager_id),
-        key=lambda e: e.name,
-    )
-    seen = {e.id for e in same_manager}
-    same_department = sorted(
-        (
-            e
-            for e in candidates
-            if person.department and e.department == person.department and e.id not in seen
-        ),
-        key=lambda e: e.name,
-    )
-    return [e.id for e in same_manager + same_department]
+def suggest_peers(person: Employee, employees: Iterable[Employee], *_: object) -> list[int]:
+    """Every peer :class:`OrgChart` would suggest for ``person`` (one-off use; a loop over
+    many people should build the ``OrgChart`` once)."""
+    return list(OrgChart(employees).iter_peers(person))
 
 
 def add_rater(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Enum, MetaData, TypeDecorator
+from sqlalchemy import DateTime, Engine, Enum, MetaData, TypeDecorator, event
 from sqlalchemy.orm import DeclarativeBase, registry
 
 NAMING_CONVENTION = {
@@ -57,3 +58,21 @@ def str_enum(enum_cls) -> Enum:
         validate_strings=True,
         name=enum_cls.__name__.lower(),
     )
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_for_several_processes(dbapi_connection, connection_record) -> None:
+    """SQLite settings so web processes and workers can share one file.
+
+    WAL lets readers carry on while one process writes; ``busy_timeout`` makes a writer
+    wait for the lock instead of failing at once with "database is locked". Other
+    databases are left alone.
+    """
+    if not isinstance(dbapi_connection, sqlite3.Connection):
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout = 10000")
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "memory":
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+    cursor.close()
