@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from surveys.db import Base
 from webapp import create_app
-from webapp.extensions import db
+from webapp.extensions import db, limiter
 
 TEST_CONFIG = {
     "TESTING": True,
@@ -94,6 +94,7 @@ def app(_app):
     with _app.app_context():
         db.session.remove()
         _empty_tables()
+        limiter.reset()  # rate-limit counters live as long as the session's app
 
 
 def _empty_tables() -> None:

@@ -12,6 +12,7 @@ def init_app(app: Flask) -> None:
         (404, "Page not found"),
         (405, "Not allowed"),
         (413, "Too large"),
+        (429, "Too many requests"),
         (500, "Something went wrong"),
     ):
         app.register_error_handler(code, _handler(code, title))
