@@ -12,6 +12,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
+# axe-core for the accessibility checks; without npm those tests skip and say why.
+NODE_STAMP := node_modules/.installed
+$(NODE_STAMP): package.json package-lock.json
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --silent && touch $(NODE_STAMP); \
+	else echo "npm not found: the accessibility (axe-core) tests will skip"; fi
+
 ## run: install, migrate the SQLite database, load the demo organisation, serve on :5000
 run: $(STAMP)
 	$(BIN)/feedback360 db upgrade
@@ -19,7 +25,7 @@ run: $(STAMP)
 	$(BIN)/feedback360 serve
 
 ## test: install and run the whole suite (PostgreSQL/Redis/browser parts skip when absent)
-test: $(STAMP)
+test: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -36,4 +42,4 @@ bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) node_modules instance .pytest_cache .ruff_cache .mypy_cache
