@@ -1,0 +1,148 @@
+"""axe-core on every page people use: zero serious or critical violations.
+
+axe-core comes from npm (``package.json``; ``make test`` runs ``npm ci``). The survey,
+nomination and approval pages, the participant's report, the sign-in page and every
+console page reachable with a GET (found from the URL map, so a new console page is
+checked without touching this file).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from surveys import accounts, cycles
+from surveys.models import Cycle, CycleState, NominationMode, Participant
+from tests import factories
+from tests.webapp.test_report_links import released, report_links
+from webapp.extensions import db
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+BLOCKING = {"serious", "critical"}
+ADMIN_EMAIL = "a11y-admin@example.com"
+ADMIN_PASSWORD = "correct horse battery staple"
+
+pytestmark = pytest.mark.skipif(
+    not AXE.is_file(), reason="axe-core is not installed (run `npm ci`; make test does)"
+)
+
+
+def violations(page) -> list[str]:
+    """Serious and critical axe violations of the page, one readable line each."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — "
+        + "; ".join(node["target"][0] for node in v["nodes"][:3])
+        for v in result["violations"]
+        if v["impact"] in BLOCKING
+    ]
+
+
+@pytest.fixture
+def page(context_factory):
+    """Pages allow only their own scripts (CSP); axe is injected, so bypass it here."""
+    return context_factory(bypass_csp=True).new_page()
+
+
+@pytest.fixture(scope="module")
+def world(live_server):
+    """A launched cycle (links), a nomination cycle (links) and a released one (report)."""
+    app = live_server.app
+    with app.app_context():
+        session = db.session
+        _boss, team = factories.team(session, 4, prefix="AX")
+        factories.launched(session, team[:1])
+        survey = factories.links(session, "s")[0]
+
+        _boss2, team2 = factories.team(session, 4, prefix="AN")
+        nominating = factories.cycle(
+            session, team2[:1], nomination_mode=NominationMode.PARTICIPANT.value
+        )
+        cycles.start_nominations(session, nominating, base_url=live_server.url)
+        session.commit()
+        nominate = factories.links(session, "n")[-1]
+
+        _cycle, participant = released(session)
+        report = report_links(session)[participant.id]
+
+        if accounts.find_user(session, ADMIN_EMAIL) is None:
+            accounts.create_user(session, ADMIN_EMAIL, "Ada Admin", ADMIN_PASSWORD, role="admin")
+        session.commit()
+        ids = {
+            "cycle_id": session.scalar(
+                select(Cycle.id).where(Cycle.state == CycleState.OPEN).limit(1)
+            ),
+            "participant_id": participant.id,
+            "key": "pulse",
+        }
+        any_participant = session.scalar(select(Participant.id).limit(1))
+        ids.setdefault("participant_id", any_participant)
+        session.remove()
+    return {
+        "survey": f"{live_server.url}/s/{survey}",
+        "nominate": f"{live_server.url}/n/{nominate}",
+        "report": f"{live_server.url}/r/{report}",
+        "ids": ids,
+    }
+
+
+@pytest.mark.parametrize("which", ["survey", "nominate", "report"])
+def test_pages_from_emailed_links(page, world, which):
+    page.goto(world[which])
+    assert page.locator("h1").count() >= 1
+    assert violations(page) == []
+
+
+def test_every_survey_section(page, world):
+    page.goto(world["survey"])
+    found = []
+    for _ in range(20):
+        found += violations(page)
+        button = page.get_by_role("button", name=re.compile("^Next", re.I))
+        if button.count() == 0:
+            break
+        button.first.click()
+        page.wait_for_load_state()
+    assert found == []
+
+
+def console_pages(app, ids) -> list[str]:
+    """Every GET page of the console whose URL arguments we can fill in."""
+    pages = []
+    with app.test_request_context():
+        for rule in app.url_map.iter_rules():
+            if not rule.endpoint.startswith("admin.") or "GET" not in rule.methods:
+                continue
+            if rule.endpoint in ("admin.logout",):
+                continue
+            if not set(rule.arguments) <= set(ids):
+                continue
+            pages.append(rule.build({k: ids[k] for k in rule.arguments})[1])
+    return sorted(set(pages))
+
+
+def test_sign_in_page(page, live_server):
+    page.goto(f"{live_server.url}/admin/login")
+    assert violations(page) == []
+
+
+def test_every_console_page(page, world, live_server):
+    page.goto(f"{live_server.url}/admin/login")
+    page.get_by_label("Email").fill(ADMIN_EMAIL)
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/admin/?$"))
+    checked, problems = [], {}
+    for path in console_pages(live_server.app, world["ids"]):
+        response = page.goto(live_server.url + path)
+        if response is None or response.status != 200:
+            continue
+        checked.append(path)
+        if found := violations(page):
+            problems[path] = found
+    assert len(checked) >= 5, checked
+    assert problems == {}
