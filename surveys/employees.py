@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import csv
 import functools
+import hashlib
 import io
+import json
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -755,3 +757,77 @@ def list_employees(
     if not include_inactive:
         query = query.where(Employee.active.is_(True))
     return list(session.scalars(query))
+
+
+def reactivate_employee(session: Session, employee: Employee) -> None:
+    """Offer someone for new cycles again (undoes ``deactivate_employee``)."""
+    employee.active = True
+    session.flush()
+
+
+@dataclass(frozen=True)
+class EmployeePage:
+    """One page of a people search, with the total to draw the pager."""
+
+    employees: tuple[Employee, ...]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def search_employees(
+    session: Session,
+    query: str = "",
+    *,
+    active: bool | None = None,
+    page: int = 1,
+    per_page: int = 50,
+) -> EmployeePage:
+    """People whose name, email, employee id or department contains ``query`` (any case).
+
+    ``active`` None lists everyone; ``page`` is 1-based and clamped to the pages there are,
+    so a stale link past the end shows the last page rather than nothing.
+    """
+    condition = select(Employee.id)
+    words = query.split()
+    for word in words:  # every word must match somewhere: "eng ada" finds Ada in Engineering
+        condition = condition.where(
+            Employee.name.icontains(word, autoescape=True)
+            | Employee.email.icontains(word, autoescape=True)
+            | Employee.external_id.icontains(word, autoescape=True)
+            | Employee.department.icontains(word, autoescape=True)
+        )
+    if active is not None:
+        condition = condition.where(Employee.active.is_(active))
+    total = session.scalar(select(func.count()).select_from(condition.subquery())) or 0
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    employees = session.scalars(
+        select(Employee)
+        .where(Employee.id.in_(condition.scalar_subquery()))
+        .options(joinedload(Employee.manager))
+        .order_by(Employee.name, Employee.external_id)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    return EmployeePage(tuple(employees), total, page, per_page)
+
+
+def plan_fingerprint(plan: ImportPlan) -> str:
+    """A short digest of what ``plan`` would write (additions and changes, old and new values).
+
+    A preview carries it to the apply step: if planning the same file again gives another
+    fingerprint, the database changed in between and the preview no longer tells the truth.
+    """
+    summary = plan.as_dict()
+    written = {
+        "added": [{f: getattr(row, f) for f in COLUMNS} for row in plan.added],
+        "changed": summary["changed"],
+        "errors": summary["errors"],
+    }
+    encoded = json.dumps(written, sort_keys=True, default=str).encode()
+    return hashlib.sha256(encoded).hexdigest()
