@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from surveys.db import utcnow
-from surveys.errors import DomainError
+from surveys.errors import DomainError, NotFound
 from surveys.models import ApiToken, User, UserRole
 from surveys.tokens import hash_token
 
@@ -34,7 +34,15 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class AccountError(DomainError):
-    """An account cannot be created or changed as asked; the message says why."""
+    """An account cannot be created or changed as asked; the message says why.
+
+    ``field`` names the input the message is about (``"email"``, ``"password"``,
+    ``"current_password"`` …) so a form can show it next to that input.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def _scrypt(password: str, salt: str, n: int, r: int, p: int) -> str:
@@ -73,12 +81,15 @@ def check_password_policy(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AccountError(
             f"The password must be at least {MIN_PASSWORD_LENGTH} characters long "
-            f"(it has {len(password)}); a few unrelated words make a good one."
+            f"(it has {len(password)}); a few unrelated words make a good one.",
+            "password",
         )
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise AccountError(f"The password must be at most {MAX_PASSWORD_LENGTH} characters.")
+        raise AccountError(
+            f"The password must be at most {MAX_PASSWORD_LENGTH} characters.", "password"
+        )
     if not password.strip():
-        raise AccountError("The password cannot be only spaces.")
+        raise AccountError("The password cannot be only spaces.", "password")
 
 
 def normalise_email(email: str) -> str:
@@ -99,13 +110,15 @@ def create_user(
     """Add an active account; flushes, the caller commits."""
     email = normalise_email(email)
     if not _EMAIL.match(email) or len(email) > 254:
-        raise AccountError(f"{email!r} is not a valid email address.")
+        raise AccountError(f"{email!r} is not a valid email address.", "email")
     name = name.strip()
     if not name:
-        raise AccountError("The name cannot be empty.")
+        raise AccountError("The name cannot be empty.", "name")
+    if len(name) > 200:
+        raise AccountError("The name must be at most 200 characters.", "name")
     check_password_policy(password)
     if find_user(session, email) is not None:
-        raise AccountError(f"An account for {email} already exists.")
+        raise AccountError(f"An account for {email} already exists.", "email")
     user = User(email=email, name=name, password_hash=hash_password(password), role=UserRole(role))
     session.add(user)
     session.flush()
@@ -139,6 +152,103 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.email)))
 
 
+def get_user(session: Session, user_id: int) -> User:
+    """The account with this id (active or not); :class:`NotFound` otherwise."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"No account with id {user_id}.")
+    return user
+
+
+def change_password(session: Session, user: User, current: str, new: str) -> None:
+    """Replace ``user``'s password after checking the current one (flushes).
+
+    Asking for the current password means a session left open on someone else's screen
+    is not enough to take the account over.
+    """
+    if len(current) > MAX_PASSWORD_LENGTH or not verify_password(user.password_hash, current):
+        raise AccountError("That is not your current password.", "current_password")
+    check_password_policy(new)
+    if new == current:
+        raise AccountError("The new password must differ from the current one.", "password")
+    user.password_hash = hash_password(new)
+    session.flush()
+
+
+# -- roles and deactivation ------------------------------------------------------------
+# The console must always keep one way in: an admin who can manage accounts. So nobody
+# demotes or deactivates themselves (they would lock themselves out mid-click), and the
+# last active admin stays an active admin whoever asks.
+
+
+def _other_active_admins(session: Session, user: User) -> int:
+    """How many active admins besides ``user``.
+
+    Every active admin row is locked (``FOR UPDATE`` on PostgreSQL; SQLite locks the
+    whole database on write anyway), so two admins demoting each other at the same
+    moment cannot both succeed and leave nobody: the second waits, then sees the first.
+    """
+    admins = session.scalars(
+        select(User.id)
+        .where(User.role == UserRole.ADMIN, User.active.is_(True))
+        .order_by(User.id)  # one lock order for everyone: no deadlock between two requests
+        .with_for_update()
+    )
+    return sum(1 for admin_id in admins if admin_id != user.id)
+
+
+def _keep_an_admin(session: Session, user: User, actor: User | None, doing: str) -> None:
+    if actor is not None and actor.id == user.id:
+        raise AccountError(f"You cannot {doing} your own account; ask another admin.")
+    if user.role == UserRole.ADMIN and user.active and not _other_active_admins(session, user):
+        raise AccountError(
+            f"{user.email} is the last active admin; make another account admin "
+            f"before you {doing} this one."
+        )
+
+
+def change_role(session: Session, user: User, role: UserRole | str, actor: User | None) -> bool:
+    """Give ``user`` another role; ``False`` when it already had it (nothing to log).
+
+    ``actor`` is who asks (``None`` for the command line): an admin cannot demote
+    themselves, and the last active admin cannot be demoted.
+    """
+    try:
+        role = UserRole(role)
+    except ValueError:
+        raise AccountError(f"Unknown role {role!r}.", "role") from None
+    if user.role == role:
+        return False
+    if user.role == UserRole.ADMIN:
+        _keep_an_admin(session, user, actor, "demote")
+    user.role = role
+    session.flush()
+    return True
+
+
+def deactivate_user(session: Session, user: User, actor: User | None) -> bool:
+    """Stop ``user`` signing in and using API tokens; history stays. ``False`` if already off.
+
+    Their open sessions end on their next request (the user loader refuses inactive
+    accounts) and their API tokens stop working (:attr:`ApiToken.active`).
+    """
+    if not user.active:
+        return False
+    _keep_an_admin(session, user, actor, "deactivate")
+    user.active = False
+    session.flush()
+    return True
+
+
+def reactivate_user(session: Session, user: User) -> bool:
+    """Let a deactivated account sign in again; ``False`` if it was active."""
+    if user.active:
+        return False
+    user.active = True
+    session.flush()
+    return True
+
+
 # -- API tokens ------------------------------------------------------------------------
 
 #: Prefix so a leaked token is recognisable (secret scanners, logs) as ours.
@@ -149,7 +259,7 @@ def create_api_token(session: Session, user: User, name: str) -> tuple[ApiToken,
     """A new token for ``user``; returns the row and the raw token (shown once, never stored)."""
     name = name.strip()
     if not name or len(name) > 100:
-        raise AccountError("Give the token a name of 1 to 100 characters (what uses it?).")
+        raise AccountError("Give the token a name of 1 to 100 characters (what uses it?).", "name")
     raw = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user=user, name=name, token_hash=hash_token(raw))
     session.add(token)
@@ -169,10 +279,21 @@ def authenticate_api_token(session: Session, raw: str) -> User | None:
     return token.user
 
 
-def revoke_api_token(session: Session, token: ApiToken) -> None:
-    if token.revoked_at is None:
-        token.revoked_at = utcnow()
-        session.flush()
+def get_api_token(session: Session, token_id: int) -> ApiToken:
+    """The token row with this id (revoked or not); :class:`NotFound` otherwise."""
+    token = session.get(ApiToken, token_id)
+    if token is None:
+        raise NotFound(f"No API token with id {token_id}.")
+    return token
+
+
+def revoke_api_token(session: Session, token: ApiToken) -> bool:
+    """Stop ``token`` working from now on; ``False`` if it was already revoked."""
+    if token.revoked_at is not None:
+        return False
+    token.revoked_at = utcnow()
+    session.flush()
+    return True
 
 
 def list_api_tokens(session: Session, user: User | None = None) -> list[ApiToken]:

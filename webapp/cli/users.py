@@ -7,6 +7,7 @@ import sys
 import click
 from flask.cli import AppGroup
 
+from surveys import audit
 from surveys.accounts import AccountError, create_user, list_users
 from surveys.models import UserRole
 from webapp.extensions import db
@@ -42,6 +43,13 @@ def create_command(
     role = UserRole.ADMIN if is_admin else UserRole.HR
     try:
         user = create_user(db.session, email, name, password, role)
+        audit.record(
+            db.session,
+            audit.COMMAND_LINE,
+            "user.create",
+            f"user:{user.email}",
+            {"role": role.value},
+        )
         db.session.commit()
     except AccountError as error:
         db.session.rollback()
