@@ -27,7 +27,8 @@ from surveys.models import (
 
 @dataclass
 class AssignmentPlan:
-    assignments: list[Assignment] = field(default_factory=list)
+    #: Rows for ``insert(Assignment)``: cycle, participant, rater and relationship ids.
+    assignments: list[dict[str, object]] = field(default_factory=list)
     #: (participant name, peers found) for participants below the cycle's peer minimum.
     short: list[tuple[str, int]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -54,7 +55,7 @@ class OrgChart:
         self._team_by_name = {m: sorted(team, key=by_name) for m, team in self.reports.items()}
         self._department_by_name = {d: sorted(g, key=by_name) for d, g in by_department.items()}
 
-    def excluded(self, person: Employee) -> set[int]:
+    def excluded(self, person: Employee) -> set[int | None]:
         """Who can't be ``person``'s peer: themself, their manager, their direct reports."""
         return {person.id, person.manager_id} | {r.id for r in self.reports.get(person.id, ())}
 
@@ -74,7 +75,11 @@ class OrgChart:
 
 
 def build_assignments(session: Session, cycle: Cycle) -> AssignmentPlan:
-    """Plan every assignment of a cycle about to open (nothing is added to the session)."""
+    """Plan every assignment of a cycle about to open, as rows (nothing is written).
+
+    Rows rather than objects: a 10,000-person cycle has some 80,000 assignments, which
+    one bulk INSERT writes in seconds and the unit of work would take minutes over.
+    """
     org = OrgChart(session.scalars(select(Employee).where(Employee.active.is_(True))))
     employees = org.employees
     participants = session.scalars(
@@ -104,14 +109,14 @@ def build_assignments(session: Session, cycle: Cycle) -> AssignmentPlan:
         if n_peers < cycle.peer_min:
             plan.short.append((person.name, n_peers))
         plan.assignments.extend(
-            Assignment(
-                cycle=cycle,
-                participant=participant,
-                rater=employees[rater_id],
-                relationship=relationship,
-                status=AssignmentStatus.PENDING,
-                reminders_sent=0,
-            )
+            {
+                "cycle_id": cycle.id,
+                "participant_id": participant.id,
+                "rater_id": rater_id,
+                "relationship": relationship,
+                "status": AssignmentStatus.PENDING,
+                "reminders_sent": 0,
+            }
             for rater_id, relationship in raters.items()
         )
     return plan

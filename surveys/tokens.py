@@ -18,6 +18,16 @@ def hash_token(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8", "surrogateescape")).hexdigest()
 
 
+def new_token(purpose: TokenPurpose, **target: int | None) -> tuple[str, dict[str, object]]:
+    """A raw token and the ``insert(AccessToken)`` row that stores its hash (bulk minting).
+
+    ``target`` names what the link opens: ``cycle_id`` and ``assignment_id`` or
+    ``participant_id``.
+    """
+    raw = secrets.token_urlsafe(TOKEN_BYTES)
+    return raw, {"token_hash": hash_token(raw), "purpose": purpose, **target}
+
+
 def issue_token(
     session: Session,
     purpose: TokenPurpose,
