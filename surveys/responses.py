@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import CursorResult, delete, insert, select, update
 from sqlalchemy.orm import Session
@@ -49,21 +47,22 @@ class Declined(DomainError):
 
 
 def cycle_bank(cycle: Cycle) -> Bank:
-    """The cycle's frozen bank in the cycle's language (parsed once per process)."""
-    digest = hashlib.sha256(json.dumps(cycle.bank_snapshot, sort_keys=True).encode()).hexdigest()
-    return _parse_bank(digest, cycle.language, cycle.bank_snapshot)
+    """The cycle's frozen bank in the cycle's language (parsed once per process).
 
-
-_banks: dict[tuple[str, str], Bank] = {}
-
-
-def _parse_bank(digest: str, language: str, snapshot: dict[str, Any]) -> Bank:
-    key = (digest, language)
-    if key not in _banks:
+    The snapshot never changes after the cycle is created, so the cycle's identity is the
+    cache key (no need to hash the snapshot on every request). The creation time and bank
+    are part of the key because ids restart in a re-created database.
+    """
+    key = (cycle.id, cycle.created_at, cycle.bank_key, cycle.bank_version, cycle.language)
+    bank = _banks.get(key)
+    if bank is None:
         if len(_banks) > 64:
             _banks.clear()
-        _banks[key] = Bank.from_snapshot(snapshot).localized(language)
-    return _banks[key]
+        bank = _banks[key] = Bank.from_snapshot(cycle.bank_snapshot).localized(cycle.language)
+    return bank
+
+
+_banks: dict[tuple[int, datetime, str, str, str], Bank] = {}
 
 
 def open_assignment(session: Session, raw_token: str) -> Assignment:

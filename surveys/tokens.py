@@ -6,7 +6,7 @@ import hashlib
 import secrets
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from surveys.errors import NotFound
 from surveys.models import AccessToken, Assignment, CycleState, Participant, TokenPurpose
@@ -63,7 +63,17 @@ def resolve_token(session: Session, raw: str, purpose: TokenPurpose) -> AccessTo
     """Find a live token of this purpose, or raise NotFound (one message for every cause)."""
     if not raw or len(raw) > 100:
         raise NotFound("This link is not valid.")
-    token = session.scalar(select(AccessToken).where(AccessToken.token_hash == hash_token(raw)))
+    # One query for what every link page reads: the cycle, the assignment and whose it is.
+    token = session.scalar(
+        select(AccessToken)
+        .where(AccessToken.token_hash == hash_token(raw))
+        .options(
+            joinedload(AccessToken.cycle),
+            joinedload(AccessToken.assignment)
+            .joinedload(Assignment.participant)
+            .joinedload(Participant.employee),
+        )
+    )
     if token is None or token.purpose != purpose or token.cycle.state not in VALID_IN[purpose]:
         raise NotFound("This link is not valid.")
     return token
