@@ -32,6 +32,10 @@ class AssignmentPlan:
     #: (participant name, peers found) for participants below the cycle's peer minimum.
     short: list[tuple[str, int]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: The active employees by id, and each participant's name by participant id, for
+    #: writing the invitations without loading the rows back.
+    employees: dict[int, Employee] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)
 
 
 class OrgChart:
@@ -89,12 +93,13 @@ def build_assignments(session: Session, cycle: Cycle) -> AssignmentPlan:
         .order_by(Participant.id)
     ).all()
 
-    plan = AssignmentPlan()
+    plan = AssignmentPlan(employees=employees)
     for participant in participants:
         person = employees.get(participant.employee_id)
         if person is None:
             plan.warnings.append(f"participant #{participant.employee_id} is inactive; skipped")
             continue
+        plan.names[participant.id] = person.name
         raters: dict[int, Relationship] = {}
         if cycle.include_self:
             raters[person.id] = Relationship.SELF

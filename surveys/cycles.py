@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from surveys.assignments import add_rater, build_assignments
@@ -23,6 +23,7 @@ from surveys.emails import queue_email
 from surveys.errors import DomainError, IllegalTransition
 from surveys.models import (
     DEFAULT_THRESHOLDS,
+    AccessToken,
     Assignment,
     AssignmentStatus,
     Cycle,
@@ -34,9 +35,21 @@ from surveys.models import (
     Relationship,
     TokenPurpose,
 )
-from surveys.tokens import issue_token
+from surveys.tokens import issue_token, new_token
 
 log = logging.getLogger(__name__)
+
+
+#: Longest ``email_message`` HR may add to the emails (characters).
+EMAIL_MESSAGE_MAX = 2000
+
+
+class SettingsError(DomainError):
+    """Settings the schema refuses; ``messages`` maps each field to its problems."""
+
+    def __init__(self, messages: dict[str, Any]) -> None:
+        self.messages = messages
+        super().__init__(_format_errors(messages))
 
 
 class CycleSettingsSchema(Schema):
@@ -60,11 +73,28 @@ class CycleSettingsSchema(Schema):
     max_reminders = fields.Integer(load_default=3, validate=validate.Range(min=0, max=20))
     nomination_deadline = fields.Date(load_default=None, allow_none=True)
     close_date = fields.Date(load_default=None, allow_none=True)
+    #: HR's own words in the invitation and reminder emails (plain text; blank = none).
+    email_message = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=EMAIL_MESSAGE_MAX)
+    )
 
     @validates_schema
     def _check(self, data: dict[str, Any], **kwargs: Any) -> None:
         if data["peer_max"] < data["peer_min"]:
             raise ValidationError("peer_max must be at least peer_min", "peer_max")
+        deadline, close = data["nomination_deadline"], data["close_date"]
+        if deadline and close and close <= deadline:
+            raise ValidationError(
+                "the close date must be after the nomination deadline", "close_date"
+            )
+        message = data["email_message"]
+        if message is not None:
+            # Plain text: line breaks and tabs only (a NUL cannot even be stored).
+            if any((ord(c) < 32 and c not in "\n\r\t") or ord(c) == 127 for c in message):
+                raise ValidationError(
+                    "the message may contain no control characters", "email_message"
+                )
+            data["email_message"] = message.replace("\r\n", "\n").strip() or None
         thresholds = {**DEFAULT_THRESHOLDS, **data["thresholds"]}
         for group in ("peer", "direct_report", "other", "others"):
             if thresholds[group] < 2:
@@ -88,7 +118,7 @@ def create_cycle(
     try:
         values = CycleSettingsSchema().load(settings or {})
     except ValidationError as error:
-        raise DomainError(_format_errors(error.messages)) from error
+        raise SettingsError(error.normalized_messages()) from error
     if values["language"] not in bank.languages:
         raise DomainError(
             f"bank {bank.key!r} has no {values['language']!r} texts"
@@ -106,6 +136,36 @@ def create_cycle(
     add_participants(session, cycle, participants)
     session.flush()
     return cycle
+
+
+def update_cycle_settings(session: Session, cycle: Cycle, values: dict[str, Any]) -> list[str]:
+    """Change some settings (and ``name``) of a draft cycle; returns the names changed.
+
+    The cycle's current settings fill in what ``values`` leaves out, and the whole set is
+    checked again by :class:`CycleSettingsSchema`, so a draft is never half-valid.
+    """
+    if cycle.state != CycleState.DRAFT:
+        raise DomainError(f"cycle {cycle.name!r} is {cycle.state.value}; only drafts can be edited")
+    values = dict(values)
+    name = values.pop("name", None)
+    schema = CycleSettingsSchema()
+    current = {key: getattr(cycle, key) for key in schema.fields}
+    try:
+        loaded = schema.load({**current, **values})
+    except ValidationError as error:
+        raise SettingsError(error.normalized_messages()) from error
+    languages = tuple(cycle.bank_snapshot.get("translations") or ())
+    if loaded["language"] not in (cycle.bank_snapshot.get("language"), *languages):
+        raise SettingsError({"language": [f"the bank has no {loaded['language']!r} texts"]})
+    if name is not None:
+        if not name.strip() or len(name.strip()) > 200:
+            raise SettingsError({"name": ["a cycle needs a name of at most 200 characters"]})
+        loaded["name"] = name.strip()
+    changed = [key for key, value in loaded.items() if getattr(cycle, key) != value]
+    for key in changed:
+        setattr(cycle, key, loaded[key])
+    session.flush()
+    return changed
 
 
 def _format_errors(messages: Any) -> str:
@@ -152,6 +212,7 @@ def start_nominations(
             peer_min=str(cycle.peer_min),
             peer_max=str(cycle.peer_max),
             deadline=_fmt(cycle.nomination_deadline),
+            message=cycle.email_message or "",
         )
     session.flush()
     return len(cycle.participants)
@@ -199,48 +260,97 @@ def launch_cycle(
     cycle.move_to(CycleState.OPEN)
     cycle.launched_at = now
     cycle.pseudonym_key = secrets.token_bytes(32)
-    session.add_all(plan.assignments)
     session.flush()
-    report = LaunchReport(assignments=len(plan.assignments), warnings=plan.warnings)
-    report.emails = _invite(session, cycle, plan.assignments, base_url=base_url, now=now)
+    rows = [{**row, "invited_at": now} for row in plan.assignments]
+    ids = (
+        session.scalars(
+            insert(Assignment).returning(Assignment.id, sort_by_parameter_order=True), rows
+        ).all()
+        if rows
+        else []
+    )
+    surveys = [
+        _Survey(
+            assignment_id=assignment_id,
+            rater=plan.employees[row["rater_id"]],  # type: ignore[index]
+            relationship=row["relationship"],  # type: ignore[arg-type]
+            participant_name=plan.names[row["participant_id"]],  # type: ignore[index]
+        )
+        for assignment_id, row in zip(ids, rows, strict=True)
+    ]
+    report = LaunchReport(assignments=len(surveys), warnings=plan.warnings)
+    report.emails = _invite(session, cycle, surveys, base_url=base_url)
     session.flush()
     return report
+
+
+@dataclass(frozen=True)
+class _Survey:
+    """What a rater's email says about one of their surveys."""
+
+    assignment_id: int
+    rater: Employee
+    relationship: Relationship
+    participant_name: str
+
+    @classmethod
+    def of(cls, assignment: Assignment) -> _Survey:
+        return cls(
+            assignment.id,
+            assignment.rater,
+            assignment.relationship,
+            assignment.participant.employee.name,
+        )
+
+    @property
+    def sort_key(self) -> tuple[int, str]:
+        return (0 if self.relationship == Relationship.SELF else 1, self.participant_name)
+
+    @property
+    def listing_name(self) -> str:
+        if self.relationship == Relationship.SELF:
+            return "Yourself (self-assessment)"
+        return f"{self.participant_name} (as their {_role_phrase(self.relationship)})"
 
 
 def _invite(
     session: Session,
     cycle: Cycle,
-    assignments: list[Assignment],
+    surveys: list[_Survey],
     *,
     base_url: str,
-    now: datetime,
     kind: str = "invite",
 ) -> int:
-    """One email per rater, listing a fresh link for each of their surveys."""
-    by_rater: dict[int, list[Assignment]] = defaultdict(list)
-    for assignment in assignments:
-        by_rater[assignment.rater_id].append(assignment)
+    """One email per rater, listing a fresh link for each of their surveys.
+
+    Mints the links (one bulk insert) and queues the emails; the caller records the
+    invitation or reminder on the assignments.
+    """
+    by_rater: dict[int, list[_Survey]] = defaultdict(list)
+    for survey in surveys:
+        by_rater[survey.rater.id].append(survey)
+    tokens = []
     for group in by_rater.values():
         lines = []
-        for assignment in group:
-            raw = issue_token(session, TokenPurpose.RATE, cycle_id=cycle.id, assignment=assignment)
-            lines.append((assignment, f"{base_url}/s/{raw}"))
-            if kind == "invite":
-                assignment.invited_at = now
-            else:
-                assignment.reminders_sent += 1
-                assignment.last_reminded_at = now
+        for survey in group:
+            raw, row = new_token(
+                TokenPurpose.RATE, cycle_id=cycle.id, assignment_id=survey.assignment_id
+            )
+            tokens.append(row)
+            lines.append((survey, f"{base_url}/s/{raw}"))
         _queue_rating_email(session, cycle, kind, lines)
+    if tokens:
+        session.execute(insert(AccessToken), tokens)
     return len(by_rater)
 
 
 def _queue_rating_email(
-    session: Session, cycle: Cycle, kind: str, lines: list[tuple[Assignment, str]]
+    session: Session, cycle: Cycle, kind: str, lines: list[tuple[_Survey, str]]
 ) -> None:
     rater = lines[0][0].rater
     if len(lines) == 1:
-        assignment, link = lines[0]
-        is_self = assignment.relationship == Relationship.SELF
+        survey, link = lines[0]
+        is_self = survey.relationship == Relationship.SELF
         template = "self_invite" if is_self and kind == "invite" else kind
         queue_email(
             session,
@@ -249,14 +359,15 @@ def _queue_rating_email(
             cycle_id=cycle.id,
             template=template,
             cycle=cycle.name,
-            participant="yourself" if is_self else assignment.participant.employee.name,
-            role=_role_phrase(assignment.relationship),
+            participant="yourself" if is_self else survey.participant_name,
+            role=_role_phrase(survey.relationship),
             link=link,
             deadline=_fmt(cycle.close_date),
+            message=cycle.email_message or "",
         )
         return
     listing = "\n".join(
-        f"- {_listing_name(a)}: {link}" for a, link in sorted(lines, key=lambda x: _sort_key(x[0]))
+        f"- {s.listing_name}: {link}" for s, link in sorted(lines, key=lambda x: x[0].sort_key)
     )
     queue_email(
         session,
@@ -268,21 +379,7 @@ def _queue_rating_email(
         count=str(len(lines)),
         listing=listing,
         deadline=_fmt(cycle.close_date),
-    )
-
-
-def _sort_key(assignment: Assignment) -> tuple[int, str]:
-    return (
-        0 if assignment.relationship == Relationship.SELF else 1,
-        assignment.participant.employee.name,
-    )
-
-
-def _listing_name(assignment: Assignment) -> str:
-    if assignment.relationship == Relationship.SELF:
-        return "Yourself (self-assessment)"
-    return (
-        f"{assignment.participant.employee.name} (as their {_role_phrase(assignment.relationship)})"
+        message=cycle.email_message or "",
     )
 
 
@@ -314,6 +411,33 @@ def close_cycle(session: Session, cycle: Cycle, *, now: datetime | None = None) 
     from surveys.status import count_responses
 
     return count_responses(session, cycle)
+
+
+def extend_deadline(
+    session: Session, cycle: Cycle, close_date: date, *, today: date | None = None
+) -> date | None:
+    """Move the cycle's close date later; returns the previous one (``None`` if unset).
+
+    Only forward, and only while raters can still answer (nominating or open): an
+    earlier date would surprise raters who planned by the emailed deadline, and a
+    date in the past would close the cycle at the scheduler's next run.
+    """
+    today = today or utcnow().date()
+    if cycle.state not in (CycleState.NOMINATING, CycleState.OPEN):
+        raise DomainError(
+            f"cycle {cycle.name!r} is {cycle.state.value}; only a nominating or open"
+            " cycle's deadline can be extended"
+        )
+    if close_date <= today:
+        raise DomainError(f"the new close date must be after today ({_fmt(today)})")
+    previous = cycle.close_date
+    if previous is not None and close_date <= previous:
+        raise DomainError(
+            f"the new close date must be later than the current one ({_fmt(previous)})"
+        )
+    cycle.close_date = close_date
+    session.flush()
+    return previous
 
 
 def due_reminders(
@@ -352,7 +476,10 @@ def remind(session: Session, cycle: Cycle, *, base_url: str, now: datetime | Non
         )
     ).all()
     due = due_reminders(cycle, assignments, now)
-    sent = _invite(session, cycle, due, base_url=base_url, now=now, kind="reminder")
+    for assignment in due:
+        assignment.reminders_sent += 1
+        assignment.last_reminded_at = now
+    sent = _invite(session, cycle, [_Survey.of(a) for a in due], base_url=base_url, kind="reminder")
     session.flush()
     return sent
 
@@ -418,6 +545,7 @@ def invite_rater(
     if entry is None:
         raise DomainError(f"{participant.name} is not a participant of this cycle")
     assignment = add_rater(session, cycle, entry, rater, relationship)
-    _invite(session, cycle, [assignment], base_url=base_url, now=now or utcnow())
+    assignment.invited_at = now or utcnow()
+    _invite(session, cycle, [_Survey.of(assignment)], base_url=base_url)
     session.flush()
     return assignment
