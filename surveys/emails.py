@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from string import Template
 
 from sqlalchemy.orm import Session
@@ -12,6 +13,7 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     "invite": (
         "Your feedback for $participant is requested",
         "Hello $name,\n\n"
+        "${message_block}"
         "You have been asked to give feedback to $participant as their $role"
         ' in the review cycle "$cycle".\n'
         "It takes about 10 minutes and your answers are anonymous: $participant sees only"
@@ -22,6 +24,7 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     "self_invite": (
         'Your self-assessment for "$cycle"',
         "Hello $name,\n\n"
+        "${message_block}"
         'As part of the review cycle "$cycle" you are asked to rate yourself.'
         " Your colleagues are rating you on the same questions.\n\n"
         "Open your self-assessment:\n$link\n\n"
@@ -30,6 +33,7 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     "invite_many": (
         "You are asked to give feedback to $count people",
         "Hello $name,\n\n"
+        "${message_block}"
         'In the review cycle "$cycle" you are asked to give feedback to $count people.'
         " Each link opens one short survey; your answers are anonymous and reported only"
         " in groups large enough to protect every rater.\n\n"
@@ -39,6 +43,7 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     "reminder_many": (
         "Reminder: $count feedback surveys are waiting for you",
         "Hello $name,\n\n"
+        "${message_block}"
         'A friendly reminder: these surveys in "$cycle" have not been submitted yet.'
         " Anything you saved is still there.\n\n"
         "$listing\n$deadline_line\n",
@@ -46,6 +51,7 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     "reminder": (
         "Reminder: feedback for $participant",
         "Hello $name,\n\n"
+        "${message_block}"
         'A friendly reminder: your feedback for $participant ($role) in "$cycle"'
         " has not been submitted yet. Anything you saved is still there.\n\n"
         "Continue your survey:\n$link\n$deadline_line\n",
@@ -53,6 +59,7 @@ TEMPLATES: dict[str, tuple[str, str]] = {
     "nominate": (
         'Choose who gives you feedback in "$cycle"',
         "Hello $name,\n\n"
+        "${message_block}"
         "Please nominate between $peer_min and $peer_max colleagues who know your work well"
         ' to give you feedback in "$cycle".\n\n'
         "Nominate your raters:\n$link\n$deadline_line\n",
@@ -76,6 +83,25 @@ TEMPLATES: dict[str, tuple[str, str]] = {
 }
 
 
+def render_email(template: str, values: Mapping[str, str]) -> tuple[str, str]:
+    """Subject and body of ``template`` filled with ``values``.
+
+    ``deadline`` becomes a closing "Please respond by …" line and ``message`` (HR's own
+    words, plain text) a paragraph under the greeting; both vanish when empty. Values
+    are substituted once, so a ``$`` in HR's text is never expanded.
+    """
+    subject_t, body_t = TEMPLATES[template]
+    filled = dict(values)
+    deadline = filled.pop("deadline", "")
+    filled["deadline_line"] = f"\nPlease respond by {deadline}." if deadline else ""
+    message = (filled.pop("message", "") or "").strip()
+    filled["message_block"] = f"{message}\n\n" if message else ""
+    return (
+        Template(subject_t).safe_substitute(filled),
+        Template(body_t).safe_substitute(filled),
+    )
+
+
 def queue_email(
     session: Session,
     kind: str,
@@ -86,17 +112,15 @@ def queue_email(
     **values: str,
 ) -> OutboxMessage:
     """Render a template and add it to the outbox (sent by the worker after commit)."""
-    subject_t, body_t = TEMPLATES[template or kind]
     values.setdefault("name", to.name)
-    deadline = values.pop("deadline", "")
-    values["deadline_line"] = f"\nPlease respond by {deadline}." if deadline else ""
+    subject, body = render_email(template or kind, values)
     message = OutboxMessage(
         kind=kind,
         cycle_id=cycle_id,
         to_address=to.email,
         to_name=to.name,
-        subject=Template(subject_t).safe_substitute(values),
-        body=Template(body_t).safe_substitute(values),
+        subject=subject,
+        body=body,
     )
     session.add(message)
     return message
