@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from surveys.db import utcnow
 from surveys.emails import queue_email
 from surveys.errors import DomainError
 from surveys.models import (
+    Cycle,
     CycleState,
     Employee,
     Nomination,
@@ -138,3 +140,90 @@ def approve_nominations(
     _replace(participant, nominees, NominationStatus.APPROVED, by)
     participant.nominations_approved_at = utcnow()
     session.flush()
+
+
+# -- HR's view and override (issue #5 §5) ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NominatedPeer:
+    employee_id: int
+    name: str
+    status: str
+    #: Who put the name forward: participant, manager, hr or auto.
+    source: str
+
+
+@dataclass(frozen=True)
+class ParticipantNominations:
+    participant_id: int
+    name: str
+    manager: str | None
+    peers: list[NominatedPeer]
+    submitted: bool
+    approved: bool
+
+    @property
+    def state(self) -> str:
+        """One word for HR's list: approved, awaiting approval, or not submitted."""
+        if self.approved:
+            return "approved"
+        if self.submitted:
+            return "awaiting approval"
+        return "not submitted"
+
+
+def nominations_overview(session: Session, cycle: Cycle) -> list[ParticipantNominations]:
+    """Every participant's nominated peers and where their list stands, for HR."""
+    participants = session.scalars(
+        select(Participant)
+        .where(Participant.cycle_id == cycle.id)
+        .options(
+            selectinload(Participant.employee).selectinload(Employee.manager),
+            selectinload(Participant.nominations).selectinload(Nomination.nominee),
+        )
+    ).all()
+    listed = [
+        ParticipantNominations(
+            participant_id=p.id,
+            name=p.employee.name,
+            manager=p.employee.manager.name if p.employee.manager else None,
+            peers=[
+                NominatedPeer(n.nominee_id, n.nominee.name, n.status.value, n.source)
+                for n in sorted(p.nominations, key=lambda n: n.nominee.name)
+            ],
+            submitted=p.nominations_submitted_at is not None,
+            approved=p.nominations_approved_at is not None,
+        )
+        for p in participants
+    ]
+    return sorted(listed, key=lambda p: (p.name, p.participant_id))
+
+
+def override_nominations(
+    session: Session, participant: Participant, nominee_ids: Iterable[int]
+) -> None:
+    """HR sets the participant's final peer list, approved at once (manager not asked).
+
+    The same rules as the participant's and the manager's lists apply (peer range, no
+    self, manager or direct reports), so an override cannot break a cycle's settings.
+    """
+    approve_nominations(session, participant, nominee_ids, by="hr")
+
+
+def approve_on_behalf(session: Session, participant: Participant) -> int:
+    """HR approves the participant's proposed list as it stands, for an absent manager.
+
+    Returns the number of peers approved. Each name keeps its source (HR approved the
+    list; it did not choose the peers).
+    """
+    name = participant.employee.name
+    if participant.nominations_submitted_at is None:
+        raise DomainError(f"{name} has not submitted nominations yet")
+    if participant.nominations_approved_at is not None:
+        raise DomainError(f"{name}'s nominations are already approved")
+    proposed = [
+        n.nominee_id for n in participant.nominations if n.status == NominationStatus.PROPOSED
+    ]
+    approve_nominations(session, participant, proposed, by="hr")
+    return len(proposed)

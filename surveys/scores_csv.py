@@ -49,6 +49,7 @@ from scoring import (
     score_ratings,
 )
 from scoring.ratings import OTHERS, parse_relationship
+from surveys.csv_safety import safe_cell
 
 __all__ = [
     "REQUIRED_COLUMNS",
@@ -597,7 +598,7 @@ def _write(table: ScoresTable, target: str | Path | IO[str]) -> None:
 
 
 def _csv_field(value: Any) -> str:
-    s = str(value)
+    s = safe_cell(value)  # a label such as "=HYPERLINK(…)" must not run in a spreadsheet
     if any(ch in s for ch in ',"\n\r') or s != s.strip():
         buf = io.StringIO()
         csv.writer(buf, lineterminator="").writerow([s])

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
+from surveys.db import utcnow
 from surveys.models import Assignment, AssignmentStatus, Cycle, Employee, Participant, Response
 
 
@@ -111,3 +113,92 @@ def cycle_status(session: Session, cycle: Cycle) -> CycleStatus:
             for external_id, name, rels, total in people.values()
         ],
     )
+
+
+# -- chasing: who has not answered yet -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WaitingRater:
+    """A rater to chase: their name and role only, never anything they entered."""
+
+    name: str
+    relationship: str
+
+
+@dataclass(frozen=True)
+class ParticipantWaiting:
+    employee_id: str
+    name: str
+    raters: list[WaitingRater]
+
+
+_NOT_ANSWERED = (AssignmentStatus.PENDING, AssignmentStatus.IN_PROGRESS)
+
+
+def waiting_raters(session: Session, cycle: Cycle) -> list[ParticipantWaiting]:
+    """Per participant, the raters who have not submitted (pending or started), by name.
+
+    Reads names and relationships only: no draft, answer or date is selected, so the
+    list cannot leak what anyone wrote or when. Declined assignments are not chased.
+    Participants with nobody left to chase are left out.
+    """
+    rater = aliased(Employee)
+    rows = session.execute(
+        select(Employee.external_id, Employee.name, rater.name, Assignment.relationship)
+        .select_from(Assignment)
+        .join(Participant, Participant.id == Assignment.participant_id)
+        .join(Employee, Employee.id == Participant.employee_id)
+        .join(rater, rater.id == Assignment.rater_id)
+        .where(Assignment.cycle_id == cycle.id, Assignment.status.in_(_NOT_ANSWERED))
+        .order_by(Employee.name, Participant.id, Assignment.relationship, rater.name)
+    ).all()
+    people: dict[str, ParticipantWaiting] = {}
+    for external_id, name, rater_name, relationship in rows:
+        entry = people.setdefault(external_id, ParticipantWaiting(external_id, name, []))
+        entry.raters.append(WaitingRater(rater_name, relationship.value))
+    return list(people.values())
+
+
+# -- response rate over time -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DailyResponses:
+    day: date
+    responses: int
+    #: Responses received up to and including ``day``.
+    cumulative: int
+
+
+def responses_by_day(
+    session: Session, cycle: Cycle, *, today: date | None = None
+) -> list[DailyResponses]:
+    """Responses per day from launch to today (or the close), days without any included.
+
+    Built from ``Response.submitted_on``, which is stored as a day on purpose (DESIGN §3):
+    nothing finer than a day is available to correlate with who was reminded when.
+    Empty before launch.
+    """
+    if cycle.launched_at is None:
+        return []
+    counts = dict(
+        session.execute(
+            select(Response.submitted_on, func.count())
+            .where(Response.cycle_id == cycle.id)
+            .group_by(Response.submitted_on)
+        ).all()
+    )
+    start = cycle.launched_at.date()
+    end = cycle.closed_at.date() if cycle.closed_at else (today or utcnow().date())
+    if counts:
+        start = min(start, *counts)
+        end = max(end, *counts)
+    series = []
+    total = 0
+    for offset in range((end - start).days + 1):
+        day = start + timedelta(days=offset)
+        n = int(counts.get(day, 0))
+        total += n
+        series.append(DailyResponses(day, n, total))
+    return series

@@ -4,6 +4,7 @@ from sqlalchemy import func, select
 
 from surveys.models import Assignment, Cycle, CycleState, OutboxMessage, Response
 from tests import factories as f
+from tests.webapp.console import sign_in
 
 
 def test_create_launch_status_remind_close(runner, session):
@@ -78,8 +79,12 @@ def test_demo_is_idempotent_and_prints_open_links(runner, session):
     assert "Loaded: cycle 1" in first.output
     assert "/dev/outbox" in first.output
     assert "/s/" in first.output
-    preview = first.output.split("/reports/preview/")[1].split()[0]
-    assert client_get_ok(runner, f"/reports/preview/{preview}")
+    preview = first.output.split("http://localhost/admin/cycles/")[1].split()[0]
+    assert preview.endswith("/report")
+    client = runner.app.test_client()
+    assert client.get(f"/admin/cycles/{preview}").status_code == 302  # to the login page
+    sign_in(runner.app, client)
+    assert client.get(f"/admin/cycles/{preview}").status_code == 200
     responses = session.scalar(select(func.count(Response.id)))
     assert responses > 0
     second = runner.invoke(args=["demo"])

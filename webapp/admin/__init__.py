@@ -10,7 +10,9 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 from webapp.admin import (  # noqa: E402, F401  (registers the guard and the views)
     auth,
     banks,
+    cycle_actions,
     people,
+    release,
     routes,
     setup,
     users,

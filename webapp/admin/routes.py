@@ -10,12 +10,12 @@ from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 
-from surveys import accounts, cycles
-from surveys.errors import DomainError
-from surveys.models import Cycle, Relationship
+from surveys import accounts, audit
+from surveys.models import Cycle
 from surveys.status import cycle_status
 from webapp.admin import bp
 from webapp.admin.auth import safe_next
+from webapp.admin.cycle_actions import cycle_page, load_cycle
 from webapp.admin.forms import LoginForm, LogoutForm
 from webapp.extensions import db, limiter
 
@@ -49,6 +49,7 @@ def login():
             g.login_failed = True  # counted by the limiter after the response
             db.session.rollback()
             return render_template("admin/login.html", form=form, error=BAD_LOGIN)
+        audit.record(db.session, user, "account.login", f"user:{user.email}")
         db.session.commit()
         session.clear()  # nothing from before the sign-in survives it
         login_user(user, remember=False)
@@ -92,12 +93,5 @@ def dashboard():
 
 @bp.get("/cycles/<int:cycle_id>")
 def cycle(cycle_id: int):
-    try:
-        found = cycles.get_cycle(db.session, cycle_id)
-    except DomainError:
-        abort(404)
-    return render_template(
-        "admin/cycle.html",
-        status=cycle_status(db.session, found),
-        labels={r.value: r.label for r in Relationship},
-    )
+    html, status_code = cycle_page(load_cycle(cycle_id))
+    return html, status_code

@@ -31,7 +31,7 @@ def command():
         click.echo("Some surveys waiting for an answer:")
         for label, url in result.open_links[:5]:
             click.echo(f"  {label}\n    {url}")
-    if current_app.config["DEV_PAGES"] and cycle.participants:
+    if cycle.participants:
         # The participant with the most answers makes the most telling sample report.
         from surveys.status import cycle_status
 
@@ -41,7 +41,8 @@ def command():
             p for p in cycle.participants if p.employee.external_id == best.employee_id
         )
         click.echo(
-            f"\nA report as it stands (development preview): "
-            f"{base_url}/reports/preview/{participant.id}"
+            f"\nA report as it stands (HR console; sign in first, an account comes from "
+            f"`feedback360 users create --admin`): "
+            f"{base_url}/admin/cycles/{cycle.id}/participants/{participant.id}/report"
         )
     click.echo(f"\nProgress: feedback360 cycles status {cycle.id}")

