@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from surveys import cycles, responses
+from surveys import accounts, audit, cycles, responses
 from surveys.banks import get_bank
 from surveys.db import utcnow
 from surveys.models import (
@@ -20,10 +20,14 @@ from surveys.models import (
     Cycle,
     Employee,
     OutboxMessage,
+    UserRole,
 )
 from surveys.tokens import hash_token
 
 DEMO_CYCLE = "Demo 360 – Autumn 2026"
+#: The console account the demo creates on development machines (never in production).
+DEMO_ADMIN_EMAIL = "admin@demo.example"
+DEMO_ADMIN_PASSWORD = "demo-admin-password"  # noqa: S105 - printed to the newcomer on purpose
 
 #: (id, name, manager id, department)
 PEOPLE = [
@@ -154,3 +158,16 @@ def open_links(session: Session, cycle: Cycle) -> list[tuple[str, str]]:
 def _assignment_for(session: Session, raw: str) -> Assignment | None:
     token = session.scalar(select(AccessToken).where(AccessToken.token_hash == hash_token(raw)))
     return token.assignment if token is not None else None
+
+
+def ensure_demo_admin(session: Session) -> bool:
+    """Create the demo console account if missing; ``True`` when it was created."""
+    if accounts.find_user(session, DEMO_ADMIN_EMAIL) is not None:
+        return False
+    accounts.create_user(
+        session, DEMO_ADMIN_EMAIL, "Demo Admin", DEMO_ADMIN_PASSWORD, role=UserRole.ADMIN
+    )
+    audit.record(
+        session, audit.COMMAND_LINE, "user.create", f"user:{DEMO_ADMIN_EMAIL}", {"demo": True}
+    )
+    return True

@@ -2,9 +2,11 @@ import json
 
 from sqlalchemy import func, select
 
+from surveys import accounts
 from surveys.models import Assignment, Cycle, CycleState, OutboxMessage, Response
 from tests import factories as f
 from tests.webapp.console import sign_in
+from webapp.extensions import db
 
 
 def test_create_launch_status_remind_close(runner, session):
@@ -111,3 +113,27 @@ def test_home_page_points_newcomers_to_the_outbox(client, app):
 
 def client_get_ok(runner, path):
     return runner.app.test_client().get(path).status_code == 200
+
+
+def test_demo_creates_a_console_account_on_development_machines_only(runner, client, app):
+    first = runner.invoke(args=["demo"])
+    assert "sign in as admin@demo.example / demo-admin-password" in first.output
+    page = client.post(
+        "/admin/login", data={"email": "admin@demo.example", "password": "demo-admin-password"}
+    )
+    assert page.status_code == 302
+    assert client.get("/admin/users").status_code == 200  # an admin: the whole console
+    again = runner.invoke(args=["demo"])
+    assert again.exit_code == 0, again.output
+    with app.app_context():
+        assert len(accounts.list_users(db.session)) == 1
+
+
+def test_demo_in_production_creates_no_account(runner, app):
+    app.config["ENV_NAME"] = "production"
+    result = runner.invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+    assert "demo-admin-password" not in result.output
+    assert "feedback360 users create --admin" in result.output
+    with app.app_context():
+        assert accounts.list_users(db.session) == []

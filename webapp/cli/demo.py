@@ -6,7 +6,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from surveys.demo import load_demo
+from surveys.demo import DEMO_ADMIN_EMAIL, DEMO_ADMIN_PASSWORD, ensure_demo_admin, load_demo
 from webapp.extensions import db
 
 
@@ -20,6 +20,9 @@ def command():
     """
     base_url = current_app.config["BASE_URL"]
     result = load_demo(db.session, base_url=base_url)
+    development = current_app.config["ENV_NAME"] != "production"
+    if development:
+        ensure_demo_admin(db.session)
     db.session.commit()
     cycle = result.cycle
     click.echo(
@@ -41,8 +44,14 @@ def command():
             p for p in cycle.participants if p.employee.external_id == best.employee_id
         )
         click.echo(
-            f"\nA report as it stands (HR console; sign in first, an account comes from "
-            f"`feedback360 users create --admin`): "
+            f"\nA report as it stands (HR console preview): "
             f"{base_url}/admin/cycles/{cycle.id}/participants/{participant.id}/report"
         )
+    if development:
+        click.echo(
+            f"\nHR console: {base_url}/admin/  sign in as {DEMO_ADMIN_EMAIL}"
+            f" / {DEMO_ADMIN_PASSWORD} (demo account; development only)"
+        )
+    else:
+        click.echo("\nHR console: create an account with `feedback360 users create --admin`")
     click.echo(f"\nProgress: feedback360 cycles status {cycle.id}")
