@@ -32,12 +32,15 @@ number of raters per relationship group who contributed to *that* cell:
    and its items' scores) must hide the same groups, or a reader could recompute a
    hidden item figure from the competency figure and the other items. Use
    :func:`plan_report` for such a family of cells. This is exact when the competency
-   figure is a sum of the item figures' answers. It is *not* enough when a competency
-   score is a mean of each rater's item mean and raters skipped different items: raters
-   then carry different weights (1/items answered), and "others" for the competency and
-   for its items together can single out the raters who answered a different number of
-   items (and raters left out for answering too few). Publish "others" either per item
-   or per competency in that case, not both, unless every rater answered every item.
+   figure pools the item figures' answers (its sum is the sum of theirs), and that is
+   how reports compute every competency and overall figure (``surveys.reports``). A
+   mean of each rater's own item mean is *not* safe when raters skipped different
+   items: raters then carry different weights (1/items answered), and a competency
+   figure next to its items' figures can single out the raters who answered a
+   different number of items (or were left out for answering too few), whatever the
+   plan hides. So never publish rater-mean figures beside item figures; the
+   adversarial tests (``tests/surveys/test_adversarial_reports.py``) show the attack
+   succeeding on rater means and failing on pooled answers.
 
 Self is the participant's own answer: it is shown whenever there is one and is never part
 of "others".

@@ -4,19 +4,21 @@ A released report is a :class:`~surveys.models.ReportVersion`, the report's plai
 as JSON, and the participant's link shows the latest version and never a recomputation
 (DESIGN §4): otherwise a late response would silently move the published figures, and
 anyone who read the report before and after could work out what the late rater said.
-A late response HR accepts goes out as a new version through
-:func:`rerelease_participant`, which refuses whenever the two versions differ by fewer
-raters than the anonymity thresholds protect.
+A late response HR accepts (:func:`accept_late_response`) goes out as a new version
+through :func:`rerelease_participant` (or :func:`rerelease_cycle` for every participant),
+which refuses whenever the two versions differ by fewer raters than the anonymity
+thresholds protect.
 
 Services flush and never commit: the request or CLI command commits once.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,6 +31,7 @@ from surveys.emails import queue_email
 from surveys.errors import DomainError
 from surveys.models import (
     Assignment,
+    AssignmentStatus,
     Cycle,
     CycleState,
     Participant,
@@ -40,14 +43,31 @@ from surveys.models import (
     TokenPurpose,
 )
 from surveys.models.response import new_response_id
-from surveys.reports import GROUP_LABELS, ReportData, build_report, report_to_json, score_cycle
-from surveys.responses import SELF_PSEUDONYM
+from surveys.reports import (
+    GROUP_LABELS,
+    CycleScores,
+    ReportData,
+    build_report,
+    report_to_json,
+    score_cycle,
+)
+from surveys.responses import (
+    NA,
+    SELF_PSEUDONYM,
+    Answers,
+    cycle_bank,
+    missing_required,
+    pseudonym,
+)
 from surveys.tokens import issue_token
 
 __all__ = [
     "ReleaseSummary",
+    "RereleaseOutcome",
+    "accept_late_response",
     "latest_version",
     "release_cycle",
+    "rerelease_cycle",
     "rerelease_participant",
     "rerelease_refusal",
 ]
@@ -140,8 +160,127 @@ def _unlink_responses(session: Session, cycle: Cycle) -> None:
     session.expire_all()
 
 
+def accept_late_response(
+    session: Session, assignment: Assignment, answers: Answers, *, now: datetime | None = None
+) -> str:
+    """Store answers a rater gave after the cycle closed, which HR has decided to accept.
+
+    The rating link stops working at close, so a late rater returns their answers another
+    way (e.g. the survey as a file) and HR records them here for that one assignment: the
+    cycle must be closed or released, the assignment not yet submitted (a declined rater
+    may have changed their mind), the required questions answered. The response is stored
+    like any other, under the rater's pseudonym while the cycle is closed, and under a
+    random one once released (the key is gone and every released response already has a
+    random pseudonym). A released report does not change: HR then re-releases
+    (:func:`rerelease_participant`), which refuses when the late raters would stand out.
+    Returns the new response id.
+    """
+    cycle = assignment.cycle
+    if cycle.state not in (CycleState.CLOSED, CycleState.RELEASED):
+        raise DomainError(
+            f"cycle {cycle.name!r} is {cycle.state.value}; late responses are accepted only"
+            " once it is closed (while open, the rater answers through their link)"
+        )
+    if assignment.status == AssignmentStatus.SUBMITTED:
+        raise DomainError("this rater has already submitted; a rater answers once")
+    bank = cycle_bank(cycle)
+    missing = missing_required(bank, answers)
+    if missing:
+        raise DomainError(f"{len(missing)} required question(s) have no answer: {missing}")
+    known = {item.id for item in bank.items}
+    unknown = sorted(
+        (set(answers.ratings) - known)
+        | (set(answers.comments) - {q.id for q in bank.open_questions})
+    )
+    if unknown:
+        raise DomainError(f"unknown questions: {', '.join(unknown)}")
+    if assignment.relationship == Relationship.SELF:
+        rater = SELF_PSEUDONYM
+    elif cycle.pseudonym_key is not None:
+        rater = pseudonym(cycle, assignment.rater_id)
+    else:
+        rater = secrets.token_hex(32)
+    response_id = new_response_id()
+    session.add(
+        Response(
+            id=response_id,
+            cycle_id=cycle.id,
+            participant_id=assignment.participant_id,
+            relationship=assignment.relationship,
+            rater_pseudonym=rater,
+            submitted_on=(now or utcnow()).date(),
+            items=[
+                ResponseItem(item_id=item_id, value=None if value == NA else int(value))
+                for item_id, value in answers.ratings.items()
+            ],
+            comments=[
+                ResponseComment(question_id=qid, text=text)
+                for qid, text in answers.comments.items()
+                if text
+            ],
+        )
+    )
+    assignment.status = AssignmentStatus.SUBMITTED
+    session.flush()
+    return response_id
+
+
+@dataclass(frozen=True)
+class RereleaseOutcome:
+    """One participant's re-release: the new version, or why there is none."""
+
+    participant_id: int
+    name: str
+    version: int | None
+    refusal: str | None
+
+
+def rerelease_cycle(
+    session: Session,
+    cycle: Cycle,
+    *,
+    base_url: str,
+    participant_ids: Collection[int] | None = None,
+    now: datetime | None = None,
+) -> list[RereleaseOutcome]:
+    """Re-release every report of ``cycle`` (or of ``participant_ids``) where it is safe.
+
+    The cycle is scored once; each participant gets a new version or the reason it was
+    refused (:func:`rerelease_refusal`), and one refusal never stops the others.
+    """
+    if cycle.state != CycleState.RELEASED:
+        raise DomainError(
+            f"cycle {cycle.name!r} is {cycle.state.value}; only released reports can be re-released"
+        )
+    chosen = [p for p in cycle.participants if participant_ids is None or p.id in participant_ids]
+    if participant_ids is not None:
+        unknown = set(participant_ids) - {p.id for p in chosen}
+        if unknown:
+            raise DomainError(
+                f"not participants of cycle {cycle.name!r}: {', '.join(map(str, sorted(unknown)))}"
+            )
+    scored = score_cycle(session, cycle)
+    outcomes = []
+    for participant in sorted(chosen, key=lambda p: p.id):
+        name = participant.employee.name
+        try:
+            version = rerelease_participant(
+                session, participant, base_url=base_url, now=now, cycle_scores=scored
+            )
+        except DomainError as refused:
+            outcomes.append(RereleaseOutcome(participant.id, name, None, str(refused)))
+        else:
+            outcomes.append(RereleaseOutcome(participant.id, name, version.version, None))
+    return outcomes
+
+
 def rerelease_participant(
-    session: Session, participant: Participant, *, base_url: str, now: datetime | None = None
+    session: Session,
+    participant: Participant,
+    *,
+    base_url: str,
+    now: datetime | None = None,
+    cycle_scores: CycleScores | None = None,
 ) -> ReportVersion:
     """Release a new version of one report after HR accepted late responses.
 
@@ -163,7 +302,7 @@ def rerelease_participant(
             f"cannot re-release {participant.employee.name}'s report (version"
             f" {latest.version}): {reason}"
         )
-    report = build_report(session, participant)
+    report = build_report(session, participant, cycle_scores=cycle_scores)
     version = _freeze(session, participant, report, latest.version + 1, counts, now or utcnow())
     session.flush()
     _send_link(session, participant, base_url=base_url, version=version.version)
@@ -260,6 +399,8 @@ def _freeze(
     counts: Mapping[str, int],
     now: datetime,
 ) -> ReportVersion:
+    # The page says which version it is and when it came out ("Version 2, released …").
+    report = dataclasses.replace(report, version=version, released_on=now.date().isoformat())
     data = report_to_json(report)
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     row = ReportVersion(

@@ -6,6 +6,12 @@ participant. Every published figure — a group's mean, an item's distribution, 
 label — goes through :mod:`surveys.anonymity` with the counts of exactly that cell, so the
 templates only ever see what may be shown. No ORM object leaves this
 module.
+
+Raw figures of a competency (and of the overall row) pool the answers to its items, so
+each is exactly the sum of its item figures and cannot be played against them (see
+:func:`_pooled`); the adjusted score beside it comes from the scoring model. From the
+second cycle on, :func:`build_report` adds the change since the participant's earlier
+released report from the same bank (:class:`Trend`), read from that frozen version.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import warnings
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -32,8 +39,10 @@ from surveys.banks import Bank
 from surveys.models import (
     Assignment,
     Cycle,
+    CycleState,
     Participant,
     Relationship,
+    ReportVersion,
     Response,
     ResponseComment,
     ResponseItem,
@@ -52,7 +61,10 @@ __all__ = [
     "ReliabilityNote",
     "ReportData",
     "ResponseCount",
+    "Trend",
+    "TrendRow",
     "build_report",
+    "earlier_report",
     "report_from_json",
     "report_to_json",
     "score_cycle",
@@ -67,8 +79,6 @@ GROUP_LABELS: dict[str, str] = {
     "other": "Other colleagues",
     "others": "All others",
 }
-_OTHERS = GROUPS.index("others")
-_SELF = GROUPS.index("self")
 _TOP_ITEMS = 5
 
 
@@ -83,6 +93,8 @@ class GroupScore:
     label: str
     mean: float
     n: int
+    #: (scale value, number of this group's answers) per scale point; items only.
+    distribution: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -162,6 +174,40 @@ class ReliabilityNote:
 
 
 @dataclass(frozen=True)
+class TrendRow:
+    """One competency's change since the earlier cycle, with its uncertainty."""
+
+    id: str
+    title: str
+    before: float
+    after: float
+    change: float
+    #: Half-width of the change's interval: both scores' half-widths combined.
+    margin: float
+    #: "up", "down" (the change is larger than its margin) or "same" (within noise).
+    direction: str
+    #: "Clear rise", "Clear drop" or "Within noise".
+    label: str
+
+
+@dataclass(frozen=True)
+class Trend:
+    """Change since the participant's previous released report from the same bank."""
+
+    earlier_cycle: str
+    earlier_released_on: str | None
+    rows: tuple[TrendRow, ...]
+    #: Competencies without a score from others in one of the two reports.
+    missing: tuple[str, ...]
+    note: str
+
+    @property
+    def earlier_released_label(self) -> str | None:
+        """The earlier release date as a reader writes it ("3 December 2026"), if known."""
+        return _day_label(self.earlier_released_on)
+
+
+@dataclass(frozen=True)
 class ReportData:
     """Everything a report template shows, as plain values."""
 
@@ -189,6 +235,27 @@ class ReportData:
     reliability: ReliabilityNote
     how_to_read: tuple[str, ...]
     confidence: float
+    trend: Trend | None = None
+    #: Set when the report is frozen at release: 1, then +1 per accepted re-release.
+    version: int | None = None
+    #: ISO date (``YYYY-MM-DD``) the version was released.
+    released_on: str | None = None
+
+    @property
+    def released_label(self) -> str | None:
+        """E.g. "Version 2, released 3 December 2026"; None for an unreleased preview."""
+        if self.version is None:
+            return None
+        day = _day_label(self.released_on)
+        return f"Version {self.version}" + (f", released {day}" if day else "")
+
+
+def _day_label(iso: str | None) -> str | None:
+    """An ISO date as a reader writes it: "3 December 2026"."""
+    if not iso:
+        return None
+    day = date.fromisoformat(iso)
+    return f"{day.day} {day:%B %Y}"
 
 
 # -- scoring the cycle once --------------------------------------------------------------------
@@ -292,14 +359,14 @@ def build_report(
     )
     response_counts = {g: int(by_group.get(Relationship(g), 0)) for g in RELATIONSHIPS}
     answers = _item_answers(session, participant.id)
+    pooled = {c.id: _pooled(answers, [i.id for i in c.items]) for c in bank.competencies}
+    pooled[ALL] = _pooled(answers, [i.id for i in bank.items])
 
     cells: dict[tuple[str, str], dict[str, int]] = {("responses", ""): response_counts}
-    if scores is not None and row is not None:
-        n = scores.aggregates.n_raters[row]
-        for k, cid in enumerate(scores.aggregates.competency_ids):
-            cells[("competency", cid)] = {g: int(n[k, i]) for i, g in enumerate(RELATIONSHIPS)}
+    for cid, figures in pooled.items():
+        cells[("competency", cid)] = {g: figures[g][1] for g in RELATIONSHIPS}
     for item in bank.items:
-        values = answers.get(item.id, {})
+        values = answers.values.get(item.id, {})
         cells[("item", item.id)] = {g: len(values.get(g, ())) for g in RELATIONSHIPS}
     plans = plan_report(cells, thresholds, show_manager=cycle.show_manager)
     overall_plan = plans[("responses", "")]
@@ -334,7 +401,7 @@ def build_report(
                 item.id,
                 item.text("others", first_name),
                 competency.title,
-                answers.get(item.id, {}),
+                answers.values.get(item.id, {}),
                 bank,
                 plans[("item", item.id)],
             )
@@ -347,16 +414,17 @@ def build_report(
             competency.id,
             competency.title,
             competency.description,
+            pooled[competency.id],
             scores,
             row,
-            plans.get(("competency", competency.id)),
+            plans[("competency", competency.id)],
             tuple(items),
         )
         competencies.append(report)
         gaps += _competency_gap(report, scores, row)
         gaps += _item_gaps(report, cycle_scores.item_columns, scores, row)
     overall = (
-        _competency("ALL", "All items", "", scores, row, plans.get(("competency", ALL)), ())
+        _competency(ALL, "All items", "", pooled[ALL], scores, row, plans[("competency", ALL)], ())
         if scores is not None and row is not None
         else None
     )
@@ -374,6 +442,7 @@ def build_report(
     if responded and not overall_plan.others_shown and "others" in overall_plan.reasons:
         merged_notes += (f"All others: {overall_plan.reasons['others']}",)
     confidence = scores.confidence if scores is not None else 0.90
+    trend = _trend(session, participant, (*competencies, *([overall] if overall else [])))
     return ReportData(
         participant_id=participant.id,
         participant_name=name,
@@ -398,7 +467,93 @@ def build_report(
         reliability=_reliability(scores, row, overall, responded),
         how_to_read=_how_to_read(bank, thresholds, confidence),
         confidence=confidence,
+        trend=trend,
     )
+
+
+# -- trend ------------------------------------------------------------------------------------
+
+
+def earlier_report(session: Session, participant: Participant) -> tuple[Cycle, ReportData] | None:
+    """The same person's latest released report from an earlier cycle with the same bank.
+
+    "Earlier" means a cycle created before this one and already released; the report is
+    that cycle's frozen latest version, exactly what the participant read then (never
+    recomputed: its responses have since been unlinked and may have changed).
+    """
+    cycle = participant.cycle
+    found = session.execute(
+        select(Cycle, ReportVersion)
+        .join(Participant, Participant.cycle_id == Cycle.id)
+        .join(ReportVersion, ReportVersion.participant_id == Participant.id)
+        .where(
+            Participant.employee_id == participant.employee_id,
+            Cycle.id != cycle.id,
+            Cycle.bank_key == cycle.bank_key,
+            Cycle.state == CycleState.RELEASED,
+            Cycle.created_at < cycle.created_at,
+        )
+        .order_by(Cycle.created_at.desc(), Cycle.id.desc(), ReportVersion.version.desc())
+        .limit(1)
+    ).first()
+    if found is None:
+        return None
+    earlier, version = found
+    return earlier, report_from_json(version.data)
+
+
+def _trend(
+    session: Session, participant: Participant, rows: Sequence[CompetencyReport]
+) -> Trend | None:
+    """Change per competency since the earlier report, or None when there is none."""
+    found = earlier_report(session, participant)
+    if found is None:
+        return None
+    earlier_cycle, earlier = found
+    before = {
+        c.id: c for c in (*earlier.competencies, *([earlier.overall] if earlier.overall else []))
+    }
+    changes: list[TrendRow] = []
+    missing: list[str] = []
+    for now in rows:
+        then = before.get(now.id)
+        row = _trend_row(then, now) if then is not None else None
+        if row is None:
+            missing.append(now.title)
+        else:
+            changes.append(row)
+    note = (
+        "Each change is this cycle's adjusted score from others minus the earlier one. Its "
+        "margin combines both scores' intervals (the square root of the sum of their squared "
+        "half-widths): a change larger than its margin is a clear change; a smaller one is "
+        "within the noise of the numbers. Different colleagues may have rated you each time."
+    )
+    return Trend(
+        earlier_cycle.name,
+        earlier.released_on
+        or (earlier_cycle.released_at.date().isoformat() if earlier_cycle.released_at else None),
+        tuple(changes),
+        tuple(missing),
+        note,
+    )
+
+
+def _trend_row(then: CompetencyReport | None, now: CompetencyReport) -> TrendRow | None:
+    if then is None:
+        return None
+    figures = (then.adjusted, then.ci_low, then.ci_high, now.adjusted, now.ci_low, now.ci_high)
+    if any(x is None for x in figures):
+        return None
+    b, b_low, b_high, a, a_low, a_high = (float(x) for x in figures)  # type: ignore[arg-type]
+    change = a - b
+    margin = math.hypot((b_high - b_low) / 2, (a_high - a_low) / 2)
+    if change > margin:
+        direction, label = "up", "Clear rise"
+    elif change < -margin:
+        direction, label = "down", "Clear drop"
+    else:
+        direction, label = "same", "Within noise"
+    return TrendRow(now.id, now.title, b, a, change, margin, direction, label)
 
 
 def _ordered_gaps(gaps: list[Gap], per_kind: int = 3) -> tuple[Gap, ...]:
@@ -410,16 +565,45 @@ def _ordered_gaps(gaps: list[Gap], per_kind: int = 3) -> tuple[Gap, ...]:
     return tuple(sorted(out, key=lambda g: (g.kind, g.level != "competency", -abs(g.gap))))
 
 
-def _item_answers(session: Session, participant_id: int) -> dict[str, dict[str, list[int]]]:
-    """item id -> group -> answered values (N/A left out)."""
-    out: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-    for rel, item_id, value in session.execute(
-        select(Response.relationship, ResponseItem.item_id, ResponseItem.value)
+@dataclass(frozen=True)
+class _Answers:
+    #: item id -> group -> answered values (N/A left out)
+    values: Mapping[str, Mapping[str, list[int]]]
+    #: item id -> group -> ids of the responses that answered it
+    raters: Mapping[str, Mapping[str, set[str]]]
+
+
+def _item_answers(session: Session, participant_id: int) -> _Answers:
+    values: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    raters: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for response_id, rel, item_id, value in session.execute(
+        select(Response.id, Response.relationship, ResponseItem.item_id, ResponseItem.value)
         .join(ResponseItem, ResponseItem.response_id == Response.id)
         .where(Response.participant_id == participant_id, ResponseItem.value.is_not(None))
     ):
         if value is not None:
-            out[item_id][Relationship(rel).value].append(int(value))
+            group = Relationship(rel).value
+            values[item_id][group].append(int(value))
+            raters[item_id][group].add(str(response_id))
+    return _Answers(values, raters)
+
+
+def _pooled(answers: _Answers, item_ids: Sequence[str]) -> dict[str, tuple[list[int], int]]:
+    """group (and ``"others"``) -> (every answer to these items, raters who gave any).
+
+    A competency's figures pool its items' answers rather than averaging each rater's
+    own mean (as ``scoring.aggregation`` does). Pooled, a competency figure is exactly the
+    sum of its items' figures and adds nothing a reader could subtract; a mean of rater
+    means weights each rater by 1/items answered, and with uneven N/A answers competency
+    and item figures together can single out one rater (surveys.anonymity, rule 6).
+    """
+    out: dict[str, tuple[list[int], int]] = {}
+    for group in (*RELATIONSHIPS, "others"):
+        members = [g for g in RELATIONSHIPS if g != "self"] if group == "others" else [group]
+        cells = [(i, g) for i in item_ids for g in members]
+        values = [v for i, g in cells for v in answers.values.get(i, {}).get(g, ())]
+        raters = {r for i, g in cells for r in answers.raters.get(i, {}).get(g, ())}
+        out[group] = (values, len(raters))
     return out
 
 
@@ -435,7 +619,9 @@ def _item_detail(
     self_values = values.get("self", [])
     self_value = self_values[0] if self_values and cell.is_shown("self") else None
     groups = tuple(
-        GroupScore(g, GROUP_LABELS[g], _mean(values[g]), len(values[g]))
+        GroupScore(
+            g, GROUP_LABELS[g], _mean(values[g]), len(values[g]), _distribution(values[g], bank)
+        )
         for g in RELATIONSHIPS
         if g != "self" and counts[g] and cell.is_shown(g)
     )
@@ -443,39 +629,49 @@ def _item_detail(
     others = None
     distribution: tuple[tuple[int, int], ...] = ()
     if others_values and cell.others_shown:
+        distribution = _distribution(others_values, bank)
         others = GroupScore(
-            "others", GROUP_LABELS["others"], _mean(others_values), len(others_values)
+            "others", GROUP_LABELS["others"], _mean(others_values), len(others_values), distribution
         )
-        distribution = tuple((v, others_values.count(v)) for v in bank.scale.values)
     return ItemDetail(item_id, text, competency_title, self_value, groups, others, distribution)
+
+
+def _distribution(values: Sequence[int], bank: Bank) -> tuple[tuple[int, int], ...]:
+    """(scale value, answers) for every scale point, in scale order.
+
+    Only ever called for a group the cell's plan shows: a distribution is as revealing as
+    the group's mean (surveys.anonymity, rule 5), so it follows the same plan; the
+    merged groups appear only inside "All others".
+    """
+    return tuple((v, values.count(v)) for v in bank.scale.values)
 
 
 def _competency(
     cid: str,
     title: str,
     description: str,
+    pooled: Mapping[str, tuple[list[int], int]],
     scores: Scores | None,
     row: int | None,
-    cell: Disclosure | None,
+    cell: Disclosure,
     items: tuple[ItemDetail, ...],
 ) -> CompetencyReport:
-    if scores is None or row is None or cell is None:
-        return CompetencyReport(cid, title, description, None, (), None, None, None, None, items)
-    agg = scores.aggregates
-    k = agg.competency_ids.index(cid)
-    n = agg.n_raters[row, k]
-    mean = agg.mean[row, k]
-    self_score = _num(mean[_SELF]) if n[_SELF] and cell.is_shown("self") else None
+    """A competency (or ``ALL``): pooled raw means per shown group, the model's score."""
+    self_values = pooled["self"][0]
+    self_score = _mean(self_values) if self_values and cell.is_shown("self") else None
     groups = tuple(
-        GroupScore(g, GROUP_LABELS[g], float(mean[i]), int(n[i]))
-        for i, g in enumerate(RELATIONSHIPS)
-        if g != "self" and n[i] and cell.is_shown(g)
+        GroupScore(g, GROUP_LABELS[g], _mean(pooled[g][0]), pooled[g][1])
+        for g in RELATIONSHIPS
+        if g != "self" and pooled[g][1] and cell.is_shown(g)
     )
     others = adjusted = low = high = None
-    if n[_OTHERS] and cell.others_shown:
-        others = GroupScore("others", GROUP_LABELS["others"], float(mean[_OTHERS]), int(n[_OTHERS]))
-        adjusted = _num(scores.score[row, k])
-        low, high = _num(scores.ci_low[row, k]), _num(scores.ci_high[row, k])
+    values, n_others = pooled["others"]
+    if n_others and cell.others_shown:
+        others = GroupScore("others", GROUP_LABELS["others"], _mean(values), n_others)
+        if scores is not None and row is not None and cid in scores.competency_ids:
+            k = scores.competency_ids.index(cid)
+            adjusted = _num(scores.score[row, k])
+            low, high = _num(scores.ci_low[row, k]), _num(scores.ci_high[row, k])
     return CompetencyReport(
         cid, title, description, self_score, groups, others, adjusted, low, high, items
     )
@@ -642,6 +838,9 @@ def _how_to_read(bank: Bank, thresholds: Mapping[str, int], confidence: float) -
         "A blind spot is where you rate yourself clearly higher than others do; a hidden "
         "strength is where others rate you clearly higher than you do. Both are flagged only "
         "when the gap is larger than the noise in the numbers.",
+        "Under “Answers (low → high)” the bar counts the answers from all others at each "
+        "point of the scale, lowest first; the rows beneath give the same counts for each "
+        "group shown on its own.",
         "Comments are shown word for word, in random order, without names.",
     )
 
@@ -699,8 +898,13 @@ def _from_json(tp: Any, value: Any) -> Any:
         return _from_json(inner, value)
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         hints = _type_hints(tp)
+        # Fields added later (with a default) are missing from reports frozen before.
         return tp(
-            **{f.name: _from_json(hints[f.name], value[f.name]) for f in dataclasses.fields(tp)}
+            **{
+                f.name: _from_json(hints[f.name], value[f.name])
+                for f in dataclasses.fields(tp)
+                if f.name in value or not _has_default(f)
+            }
         )
     if origin is tuple:
         args = typing.get_args(tp)
@@ -710,6 +914,10 @@ def _from_json(tp: Any, value: Any) -> Any:
     if tp in (int, float, str, bool):
         return tp(value)
     raise TypeError(f"cannot read {tp!r} from a frozen report")
+
+
+def _has_default(f: dataclasses.Field[Any]) -> bool:
+    return f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
 
 
 @functools.cache

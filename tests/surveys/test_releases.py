@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from datetime import date
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from surveys import cycles
 from surveys.errors import DomainError, IllegalTransition
 from surveys.models import (
     DEFAULT_THRESHOLDS,
     AccessToken,
+    Assignment,
+    AssignmentStatus,
     Cycle,
     CycleState,
     OutboxMessage,
@@ -24,9 +27,16 @@ from surveys.models import (
     ResponseItem,
     TokenPurpose,
 )
-from surveys.releases import latest_version, release_cycle, rerelease_participant, rerelease_refusal
+from surveys.releases import (
+    accept_late_response,
+    latest_version,
+    release_cycle,
+    rerelease_cycle,
+    rerelease_participant,
+    rerelease_refusal,
+)
 from surveys.reports import build_report, report_from_json, report_to_json
-from surveys.responses import cycle_bank
+from surveys.responses import Answers, cycle_bank
 from surveys.tokens import hash_token, resolve_token
 from tests import factories as f
 from tests.surveys.test_reports import build_cycle
@@ -77,8 +87,14 @@ def test_release_freezes_every_report_and_destroys_the_pseudonym_key(session):
             select(ReportVersion).where(ReportVersion.participant_id == participant.id)
         ).all()
         assert [v.version for v in versions] == [1]
-        # Read back from the database, the frozen report is exactly what was built.
-        assert report_from_json(versions[0].data) == expected[participant.id]
+        # Read back from the database, the frozen report is exactly what was built,
+        # stamped with its version and release date.
+        frozen = report_from_json(versions[0].data)
+        assert frozen == dataclasses.replace(
+            expected[participant.id],
+            version=1,
+            released_on=cycle.released_at.date().isoformat(),
+        )
         assert len(versions[0].content_hash) == 64
     first = latest_version(session, cycle.participants[0])
     assert first.response_counts == {
@@ -275,3 +291,142 @@ def test_release_cuts_every_link_between_responses_and_raters(session):
     )
     assert after_values == before_values
     assert Counter(session.scalars(select(ResponseComment.text))) == comments_before
+
+
+# -- version stamp, late responses, re-releasing a cycle --------------------------------------
+
+
+def test_a_released_version_says_which_version_it_is_and_when(session):
+    from datetime import UTC, datetime
+
+    cycle, participant = build_cycle(session)
+    cycles.close_cycle(session, cycle)
+    release_cycle(session, cycle, base_url=f.BASE_URL, now=datetime(2026, 12, 3, 9, tzinfo=UTC))
+    report = report_from_json(latest_version(session, participant).data)
+    assert (report.version, report.released_on) == (1, "2026-12-03")
+    assert report.released_label == "Version 1, released 3 December 2026"
+    assert build_report(session, participant).released_label is None  # a preview
+
+
+def test_reports_frozen_before_the_stamp_existed_still_load(session):
+    _, participant = released(session)
+    data = dict(latest_version(session, participant).data)
+    for key in ("version", "released_on", "trend"):
+        data.pop(key)
+    report = report_from_json(data)
+    assert report.version is None
+    assert report.trend is None
+
+
+def late_team(session, *, peers=6, answering=3):
+    """Member 1 of a team of ``peers + 1``: self, manager and ``answering`` peers answer."""
+    from tests.surveys.test_reports import answer
+
+    _, team = f.team(session, peers + 1)
+    cycle = f.launched(session, team[:1], peer_min=peers, peer_max=peers)
+    participant = cycle.participants[0]
+    assignments = sorted(
+        session.scalars(select(Assignment).where(Assignment.participant_id == participant.id)),
+        key=lambda a: a.id,
+    )
+    peer_assignments = [a for a in assignments if a.relationship == Relationship.PEER]
+    assert len(peer_assignments) == peers
+    for a in assignments:
+        if a.relationship != Relationship.PEER:
+            answer(session, a, 4)
+    for a in peer_assignments[:answering]:
+        answer(session, a, 3)
+    session.commit()
+    return cycle, participant, peer_assignments[answering:]
+
+
+def all_items(participant, value):
+    bank = cycle_bank(participant.cycle)
+    return Answers({item.id: value for item in bank.items})
+
+
+def test_late_responses_accepted_then_rereleased_as_a_new_version(session):
+    cycle, participant, late = late_team(session)
+    cycles.close_cycle(session, cycle)
+    release_cycle(session, cycle, base_url=f.BASE_URL)
+    session.commit()
+
+    for a in late:
+        accept_late_response(session, a, all_items(participant, 1))
+    session.commit()
+    assert {a.status for a in late} == {AssignmentStatus.SUBMITTED}
+    pseudonyms = session.scalars(
+        select(Response.rater_pseudonym).where(Response.participant_id == participant.id)
+    ).all()
+    assert len(set(pseudonyms)) == len(pseudonyms)  # random, never linkable
+    # Still version 1 until HR re-releases.
+    assert latest_version(session, participant).version == 1
+
+    (outcome,) = rerelease_cycle(session, cycle, base_url=f.BASE_URL)
+    session.commit()
+    assert (outcome.version, outcome.refusal) == (2, None)
+    report = report_from_json(latest_version(session, participant).data)
+    assert {c.group: c.n for c in report.counts}["peer"] == 6
+    peers = next(g for g in report.competencies[0].groups if g.group == "peer")
+    assert peers.mean == pytest.approx((3 * 3 + 3 * 1) / 6)
+    assert report.released_label.startswith("Version 2, released ")
+
+
+def test_a_late_response_accepted_before_release_is_in_version_1(session):
+    cycle, participant, late = late_team(session, peers=3, answering=2)
+    cycles.close_cycle(session, cycle)
+    # Accepted while closed (before release): stored under the rater's pseudonym.
+    accept_late_response(session, late[0], all_items(participant, 5))
+    release_cycle(session, cycle, base_url=f.BASE_URL)
+    session.commit()
+    assert latest_version(session, participant).response_counts["peer"] == 3
+
+    (outcome,) = rerelease_cycle(session, cycle, base_url=f.BASE_URL)
+    assert outcome.version is None
+    assert "no responses were added" in outcome.refusal
+
+
+def test_a_single_late_rater_after_release_is_refused_by_name_of_the_rule(session):
+    cycle, participant, late = late_team(session, peers=4, answering=3)
+    cycles.close_cycle(session, cycle)
+    release_cycle(session, cycle, base_url=f.BASE_URL)
+    accept_late_response(session, late[0], all_items(participant, 1))
+    session.commit()
+    (outcome,) = rerelease_cycle(
+        session, cycle, base_url=f.BASE_URL, participant_ids=[participant.id]
+    )
+    assert outcome.version is None
+    assert "Peers changed by 1 rater" in outcome.refusal
+    assert latest_version(session, participant).version == 1
+
+
+def test_accept_late_response_refuses_what_it_must(session):
+    cycle, participant, late = late_team(session, peers=4, answering=3)
+    with pytest.raises(DomainError, match="while open, the rater answers through their link"):
+        accept_late_response(session, late[0], all_items(participant, 3))
+    cycles.close_cycle(session, cycle)
+    submitted = session.scalar(
+        select(Assignment).where(
+            Assignment.participant_id == participant.id,
+            Assignment.status == AssignmentStatus.SUBMITTED,
+            Assignment.relationship == Relationship.PEER,
+        )
+    )
+    with pytest.raises(DomainError, match="already submitted"):
+        accept_late_response(session, submitted, all_items(participant, 3))
+    with pytest.raises(DomainError, match="unknown questions: nope"):
+        accept_late_response(
+            session, late[0], Answers({**all_items(participant, 3).ratings, "nope": 1})
+        )
+    assert late[0].status != AssignmentStatus.SUBMITTED
+    assert session.scalar(select(func.count(Response.id))) == 5
+
+
+def test_rerelease_cycle_needs_a_released_cycle_and_its_own_participants(session):
+    cycle, _participant, _ = late_team(session, peers=4, answering=3)
+    cycles.close_cycle(session, cycle)
+    with pytest.raises(DomainError, match="only released reports"):
+        rerelease_cycle(session, cycle, base_url=f.BASE_URL)
+    release_cycle(session, cycle, base_url=f.BASE_URL)
+    with pytest.raises(DomainError, match="not participants"):
+        rerelease_cycle(session, cycle, base_url=f.BASE_URL, participant_ids=[424242])

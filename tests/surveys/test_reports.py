@@ -173,3 +173,101 @@ def test_participant_without_responses_in_a_cycle_with_some(session):
     report = build_report(session, other)
     assert report.has_feedback is False
     assert report.overall is None
+
+
+# -- distributions per shown group, competency figures pooled from the items -----------------
+
+
+def add_response(session, participant, relationship, values):
+    """A response stored straight into the tables; ``values`` maps item id -> value/None."""
+    import uuid
+    from datetime import date
+
+    from surveys.models import Response, ResponseItem
+
+    session.add(
+        Response(
+            cycle_id=participant.cycle_id,
+            participant_id=participant.id,
+            relationship=Relationship(relationship),
+            rater_pseudonym=uuid.uuid4().hex,
+            submitted_on=date.today(),
+            items=[ResponseItem(item_id=i, value=v) for i, v in values.items()],
+        )
+    )
+    session.flush()
+
+
+def test_item_distributions_are_given_per_shown_group(session):
+    _, participant = build_cycle(session)
+    report = build_report(session, participant)
+    for c in report.competencies:
+        for item in c.items:
+            by_group = {g.group: dict(g.distribution) for g in item.groups}
+            assert by_group == {
+                "manager": {1: 0, 2: 0, 3: 0, 4: 1, 5: 0},
+                "peer": {1: 0, 2: 1, 3: 1, 4: 1, 5: 0},
+            }
+            assert item.others.distribution == item.distribution
+        # Competency rows carry no distribution.
+        assert all(g.distribution == () for g in c.groups)
+
+
+def test_merged_groups_have_no_distribution_and_the_remainder_is_large_enough(session):
+    _, team = f.team(session, 4)
+    cycle = f.launched(session, team[:1], peer_min=3, peer_max=3)
+    participant = cycle.participants[0]
+    items = [i.id for i in responses.cycle_bank(cycle).items]
+    groups = ["self", "manager"] + ["peer"] * 4 + ["direct_report"] * 2 + ["other"]
+    for k, group in enumerate(groups):
+        add_response(session, participant, group, {i: 1 + (k + j) % 5 for j, i in enumerate(items)})
+    session.commit()
+    report = build_report(session, participant)
+    for c in report.competencies:
+        for item in c.items:
+            shown = {g.group: g for g in item.groups}
+            assert set(shown) == {"manager", "peer"}
+            assert item.others.n == 8
+            remainder = {
+                v: n - sum(dict(g.distribution)[v] for g in shown.values())
+                for v, n in item.others.distribution
+            }
+            # What subtraction gives is the direct reports and the other colleague
+            # together: three raters, never a group below its threshold.
+            assert sum(remainder.values()) == 3
+            assert min(remainder.values()) >= 0
+
+
+def test_competency_figures_pool_the_item_answers(session):
+    _, team = f.team(session, 4)
+    cycle = f.launched(session, team[:1], peer_min=3, peer_max=3)
+    participant = cycle.participants[0]
+    bank = responses.cycle_bank(cycle)
+    items = [i.id for i in bank.items]
+    # Peers skip different numbers of items (N/A): a mean of each rater's mean would
+    # weight them unevenly; the report pools the answers instead.
+    add_response(session, participant, "manager", dict.fromkeys(items, 4))
+    for value in (5, 4, 5):
+        add_response(session, participant, "peer", dict.fromkeys(items, value))
+    odd = {i: (1 if k % 2 else None) for k, i in enumerate(items)}
+    first_two = {i: (2 if k < 2 else None) for k, i in enumerate(items)}
+    add_response(session, participant, "peer", odd)
+    add_response(session, participant, "peer", first_two)
+    session.commit()
+    report = build_report(session, participant)
+    for c in (*report.competencies, report.overall):
+        item_ids = {i.id for i in c.items} if c.items else set(items)
+        details = [i for comp in report.competencies for i in comp.items if i.id in item_ids]
+        for group in c.groups:
+            figures = [g for i in details for g in i.groups if g.group == group.group]
+            total = sum(g.mean * g.n for g in figures)
+            assert group.mean == pytest.approx(total / sum(g.n for g in figures))
+        assert c.others is not None
+        total = sum(i.others.mean * i.others.n for i in details)
+        assert c.others.mean == pytest.approx(total / sum(i.others.n for i in details))
+    overall_peers = next(g for g in report.overall.groups if g.group == "peer")
+    assert overall_peers.n == 5  # every peer who answered anything
+    # A mean of each peer's own mean would be (5 + 4 + 5 + 1 + 2) / 5 = 3.4.
+    answers = [5, 4, 5] * len(items) + [1] * (len(items) // 2) + [2, 2]
+    assert overall_peers.mean == pytest.approx(sum(answers) / len(answers))
+    assert overall_peers.mean != pytest.approx(3.4)

@@ -16,6 +16,7 @@ from pypdf import PdfReader
 from surveys import reports
 from surveys.responses import cycle_bank
 from tests.surveys.test_reports import build_cycle
+from tests.webapp.console import preview_url, sign_in
 from webapp.pdf import PDF_ORIGIN, StaticOnlyFetcher, UnsafeURL
 
 NUMBER = re.compile(r"\d+\.\d")
@@ -63,10 +64,12 @@ def poppler_text(pdf: bytes) -> str:
     ).stdout.decode()
 
 
-def get_report(client, participant_id):
-    html = client.get(f"/reports/preview/{participant_id}")
+def get_report(client, participant):
+    """The report's HTML and PDF as HR previews them in the console (signed in)."""
+    sign_in(client.application, client)
+    html = client.get(preview_url(participant))
     assert html.status_code == 200
-    pdf = client.get(f"/reports/preview/{participant_id}/report.pdf")
+    pdf = client.get(preview_url(participant, pdf=True))
     assert pdf.status_code == 200
     assert pdf.mimetype == "application/pdf"
     return html.get_data(as_text=True), pdf.data
@@ -74,7 +77,7 @@ def get_report(client, participant_id):
 
 def test_pdf_shows_the_scores_html_and_pdf_agree_and_page_one_is_drawn(session, client, tmp_path):
     _, participant = build_cycle(session)
-    html, pdf = get_report(client, participant.id)
+    html, pdf = get_report(client, participant)
 
     text = pdf_text(pdf)
     assert f"Feedback report for {participant.employee.name}" in text
@@ -103,7 +106,7 @@ def test_suppressed_group_and_its_comments_are_not_in_the_pdf(session, client):
     _, participant = build_cycle(
         session, peers_answering=2, comments={"peer": "PEER-SECRET", "manager": "From the boss"}
     )
-    html, pdf = get_report(client, participant.id)
+    html, pdf = get_report(client, participant)
     text = pdf_text(pdf)
     assert "From the boss" in text
     for output in (html, text):
@@ -149,7 +152,7 @@ def test_hostile_comments_render_safely(session, client):
     )
     session.commit()
 
-    html, pdf = get_report(client, participant.id)
+    html, pdf = get_report(client, participant)
     assert "<script>" not in html
     assert "&lt;script&gt;alert(" in html
     assert 'src="file:' not in html
@@ -169,20 +172,23 @@ def test_participant_without_responses_renders(session, client):
 
     _, team = f.team(session, 4)
     cycle = f.launched(session, team, peer_min=3, peer_max=3)
-    html, pdf = get_report(client, cycle.participants[0].id)
+    html, pdf = get_report(client, cycle.participants[0])
     assert "No feedback yet" in html
     assert "No feedback yet" in pdf_text(pdf)
 
 
-def test_preview_is_for_development_only(app, session, client):
+def test_preview_needs_a_console_login(app, session, client):
     _, participant = build_cycle(session)
-    app.config["DEV_PAGES"] = False
-    assert client.get(f"/reports/preview/{participant.id}").status_code == 404
-    assert client.get(f"/reports/preview/{participant.id}/report.pdf").status_code == 404
+    for url in (preview_url(participant), preview_url(participant, pdf=True)):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response.headers["Location"].startswith("/admin/login")
 
 
-def test_unknown_participant_is_404(client):
-    assert client.get("/reports/preview/999999").status_code == 404
+def test_unknown_participant_is_404(session, client):
+    cycle, _ = build_cycle(session)
+    sign_in(client.application, client)
+    assert client.get(f"/admin/cycles/{cycle.id}/participants/999999/report").status_code == 404
 
 
 @pytest.mark.parametrize(

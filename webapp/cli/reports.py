@@ -10,6 +10,7 @@ whose content has not changed.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -17,7 +18,9 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-command = AppGroup("reports", help="Feedback reports: render PDFs.")
+command = AppGroup(
+    "reports", help="Feedback reports: render PDFs, accept late responses, re-release."
+)
 
 
 @command.command("render")
@@ -32,7 +35,7 @@ command = AppGroup("reports", help="Feedback reports: render PDFs.")
     "--workers",
     type=click.IntRange(min=1),
     default=None,
-    help="Worker processes (default: the CPUs this process may use; 1 = no pool).",
+    help="Worker processes (default: the CPUs this process may use).",
 )
 @click.option(
     "--restart-every",
@@ -41,7 +44,16 @@ command = AppGroup("reports", help="Feedback reports: render PDFs.")
     show_default=True,
     help="Replace a worker after this many reports (WeasyPrint's native memory grows).",
 )
-def render(cycle_id: int, out: Path | None, workers: int | None, restart_every: int) -> None:
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=120.0,
+    show_default=True,
+    help="Seconds one report may take; a worker that overruns is stopped, that report fails.",
+)
+def render(
+    cycle_id: int, out: Path | None, workers: int | None, restart_every: int, timeout: float
+) -> None:
     """Render every participant's report of a cycle to PDF."""
     from surveys.models import Cycle
     from webapp.extensions import db
@@ -64,6 +76,7 @@ def render(cycle_id: int, out: Path | None, workers: int | None, restart_every: 
             static_url_path=current_app.static_url_path or "/static",
             workers=workers,
             restart_every=restart_every,
+            timeout=timeout,
             progress=bar.update,
         )
 
@@ -75,3 +88,118 @@ def render(cycle_id: int, out: Path | None, workers: int | None, restart_every: 
         click.echo(f"  participant {pid} ({name}): {error}", err=True)
     if result.failures:
         raise SystemExit(1)
+
+
+# -- late responses and re-release (kept apart from ``render``) -----------------------------
+
+
+@command.command("accept-late")
+@click.option("--cycle", "cycle_id", required=True, type=int, help="Closed or released cycle id.")
+@click.option("--participant", required=True, help="Employee id of the person rated.")
+@click.option("--rater", required=True, help="Employee id of the late rater.")
+@click.argument("answers_file", type=click.File("r", encoding="utf-8"))
+def accept_late(cycle_id: int, participant: str, rater: str, answers_file) -> None:
+    """Record one rater's answers, given after the cycle closed, from ANSWERS_FILE.
+
+    ANSWERS_FILE is JSON: {"ratings": {"ITEM_ID": 1-5 or "na", ...},
+    "comments": {"QUESTION_ID": "text", ...}}. Everything is checked first and nothing
+    is stored on any error. A released report does not change until you run
+    `feedback360 reports rerelease`.
+    """
+    from surveys.cycles import find_assignment, get_cycle
+    from surveys.errors import DomainError
+    from surveys.models import Employee
+    from surveys.releases import accept_late_response
+    from surveys.responses import clean_answers, cycle_bank
+    from webapp.extensions import db
+
+    try:
+        raw = json.load(answers_file)
+    except ValueError as error:
+        raise click.ClickException(f"{answers_file.name} is not valid JSON: {error}") from error
+    if not isinstance(raw, dict) or not set(raw) <= {"ratings", "comments"}:
+        raise click.ClickException('the file must hold an object with "ratings" and "comments"')
+    ratings, comments = raw.get("ratings") or {}, raw.get("comments") or {}
+    if not isinstance(ratings, dict) or not isinstance(comments, dict):
+        raise click.ClickException('"ratings" and "comments" must be objects')
+
+    def employee(external_id: str) -> Employee:
+        found = db.session.query(Employee).filter_by(external_id=external_id).one_or_none()
+        if found is None:
+            raise click.ClickException(f"no employee with id {external_id!r}")
+        return found
+
+    try:
+        cycle = get_cycle(db.session, cycle_id)
+        assignment = find_assignment(db.session, cycle, employee(participant), employee(rater))
+        checked = clean_answers(
+            cycle_bank(cycle),
+            {str(k): str(v) for k, v in ratings.items()},
+            {str(k): str(v) for k, v in comments.items()},
+        )
+        if checked.errors:
+            problems = "; ".join(f"{k}: {v}" for k, v in sorted(checked.errors.items()))
+            raise DomainError(f"nothing stored, the answers have errors: {problems}")
+        accept_late_response(db.session, assignment, checked.answers)
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(str(error)) from error
+    db.session.commit()
+    click.echo(
+        f"Accepted a late {assignment.relationship.value} response for {participant}."
+        + (
+            f" Run `feedback360 reports rerelease --cycle {cycle.id}` to release new"
+            " versions where that is safe."
+            if cycle.state.value == "released"
+            else ""
+        )
+    )
+
+
+@command.command("rerelease")
+@click.option("--cycle", "cycle_id", required=True, type=int, help="Released cycle id.")
+@click.option(
+    "--participant",
+    "participants",
+    multiple=True,
+    help="Employee id of a participant (repeatable; default: every participant).",
+)
+def rerelease(cycle_id: int, participants: tuple[str, ...]) -> None:
+    """Release new report versions of a released cycle after late responses.
+
+    Prints, per participant, the new version or why it was refused: a new version is
+    refused when comparing it with the previous one would single out the late raters
+    (fewer of them than the anonymity thresholds), or when nothing changed.
+    """
+    from surveys.cycles import get_cycle
+    from surveys.errors import DomainError
+    from surveys.releases import rerelease_cycle
+    from webapp.extensions import db
+
+    try:
+        cycle = get_cycle(db.session, cycle_id)
+        by_employee = {p.employee.external_id: p.id for p in cycle.participants}
+        unknown = [e for e in participants if e not in by_employee]
+        if unknown:
+            raise DomainError(f"not participants of cycle {cycle_id}: {', '.join(unknown)}")
+        outcomes = rerelease_cycle(
+            db.session,
+            cycle,
+            base_url=current_app.config["BASE_URL"],
+            participant_ids=[by_employee[e] for e in participants] if participants else None,
+        )
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(str(error)) from error
+    db.session.commit()
+    employee_of = {p.id: p.employee.external_id for p in cycle.participants}
+    for outcome in outcomes:
+        who = f"{employee_of[outcome.participant_id]} ({outcome.name})"
+        if outcome.version is not None:
+            click.echo(f"{who}: new version {outcome.version}")
+        else:
+            click.echo(f"{who}: not re-released: {outcome.refusal}")
+    released = sum(o.version is not None for o in outcomes)
+    click.echo(
+        f"{cycle.name}: {released} new versions, {len(outcomes) - released} not re-released."
+    )

@@ -1,0 +1,83 @@
+"""Report content added for issue 4: version stamp, trend, per-group distributions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from surveys import cycles
+from surveys.releases import release_cycle
+from tests import factories as f
+from tests.surveys.test_report_trend import run_cycle
+from tests.surveys.test_reports import build_cycle
+from tests.webapp.test_reports import get_report, pdf_text
+from tests.webapp.test_reports import visible_text as _visible_text
+
+
+def visible_text(html: str) -> str:
+    """What a reader sees, with runs of white space as one space."""
+    return " ".join(_visible_text(html).split())
+
+
+def test_released_report_shows_its_version_and_date_in_html_and_pdf(session, client):
+    cycle, _ = build_cycle(session)
+    cycles.close_cycle(session, cycle)
+    release_cycle(session, cycle, base_url=f.BASE_URL, now=datetime(2026, 12, 3, 9, tzinfo=UTC))
+    session.commit()
+    (token,) = f.links(session, "r")
+
+    html = client.get(f"/r/{token}")
+    assert html.status_code == 200
+    assert "Version 1, released 3 December 2026" in visible_text(html.get_data(as_text=True))
+    pdf = client.get(f"/r/{token}/report.pdf")
+    assert pdf.status_code == 200
+    assert "Version 1, released 3 December 2026" in pdf_text(pdf.data)
+
+
+def test_a_preview_says_it_is_not_released(session, client):
+    _, participant = build_cycle(session)
+    html, pdf = get_report(client, participant)
+    assert "Preview: not a released version" in html
+    assert "Preview: not a released version" in pdf_text(pdf)
+
+
+def test_group_distributions_are_shown_for_shown_groups(session, client):
+    _, participant = build_cycle(session)  # peers answer 2, 3, 4; manager 4
+    html, pdf = get_report(client, participant)
+    text = visible_text(html)
+    assert "Peers 0 · 1 · 1 · 1 · 0" in text
+    assert "Manager 0 · 0 · 0 · 1 · 0" in text
+    flat = " ".join(pdf_text(pdf).split())
+    assert "0 · 1 · 1 · 1 · 0" in flat
+
+
+def test_no_distribution_of_a_suppressed_group(session, client):
+    _, participant = build_cycle(session, peers_answering=2)
+    html, _ = get_report(client, participant)
+    assert "Peers 0" not in visible_text(html)
+    assert 'class="dist-group"><span class="who">Peers' not in html
+
+
+def test_trend_section_in_html_and_pdf(session, client):
+    _, team = f.team(session, 4)
+    first, _ = run_cycle(session, team, "Spring 2026", peers=(2, 2, 2))
+    _, p2 = run_cycle(
+        session,
+        team,
+        "Autumn 2026",
+        peers=(5, 5, 5),
+        release=False,
+        created_at=first.created_at + timedelta(days=180),
+    )
+    html, pdf = get_report(client, p2)
+    text = visible_text(html)
+    assert "Since Spring 2026" in text
+    assert "Clear rise" in text
+    pdf_words = " ".join(pdf_text(pdf).split())
+    assert "Since Spring 2026" in pdf_words
+    assert "Clear rise" in pdf_words
+
+
+def test_first_cycle_has_no_trend_section(session, client):
+    _, participant = build_cycle(session)
+    html, _ = get_report(client, participant)
+    assert "Since " not in visible_text(html)
