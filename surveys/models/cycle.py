@@ -53,7 +53,9 @@ class Cycle(Base):
     bank_key: Mapped[str] = mapped_column(String(64))
     bank_version: Mapped[str] = mapped_column(String(32))
     #: The bank as it was when the cycle was created; later edits to the bank don't leak in.
-    bank_snapshot: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: Deferred: tens of kilobytes of JSON that every survey request would otherwise parse,
+    #: though the parsed bank is cached per process (``surveys.responses.cycle_bank``).
+    bank_snapshot: Mapped[dict[str, Any]] = mapped_column(JSON, deferred=True)
     language: Mapped[str] = mapped_column(String(8), default="en")
 
     nomination_mode: Mapped[NominationMode] = mapped_column(
