@@ -2,9 +2,11 @@
 
 Several workers may deliver at the same time (threads of one consumer, or several
 processes): a worker first *claims* a batch of due rows by stamping ``claimed_until``
-in one ``UPDATE … RETURNING`` statement, then sends only the rows it claimed. The stamp
-doubles as the claim's owner token (it carries random microseconds), so a worker that
-stalls past its claim notices it lost the row instead of sending it a second time.
+(``SELECT … FOR UPDATE SKIP LOCKED``, then ``UPDATE … RETURNING``, one transaction), then
+sends only the rows it claimed. The stamp doubles as the claim's owner token (it carries
+random microseconds), so a worker that stalls past its claim notices it lost the row
+instead of sending it a second time. The claim is a lease: a worker killed mid-batch
+leaves its rows claimed until ``claimed_until`` passes, then any worker takes them.
 
 Delivery is at-least-once only across a crash between "the SMTP server accepted" and
 "the row is marked sent" — unavoidable with SMTP; the Message-ID is stable per row so
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, func, or_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from surveys.db import utcnow
 from surveys.errors import NotFound
@@ -30,11 +32,13 @@ log = logging.getLogger(__name__)
 
 #: Tries before a message is marked failed: 1, 2, 4 … 256 minutes apart, about 8½ hours.
 MAX_ATTEMPTS = 10
-#: How long a claim protects a row from other workers (a killed worker's rows come back).
+#: How long a claim protects a row from other workers: a killed worker's rows come back
+#: to the others once it has passed (the lease). Configurable as OUTBOX_CLAIM_SECONDS.
 CLAIM_FOR = timedelta(minutes=10)
-#: Renew the claim when less than this is left: far more than one send can take (each
-#: SMTP step times out after 30 s), so a claim never expires during a send.
-RENEW_BEFORE = timedelta(minutes=5)
+#: A worker renews its claim when less than this share of the lease is left: with the
+#: default lease far more than one send can take (each SMTP step times out after 30 s),
+#: so a claim never expires during a send.
+RENEW_AT = 0.5
 
 
 class TransportUnavailable(Exception):
@@ -61,18 +65,24 @@ class DeliveryReport:
     error: str | None = None
 
 
-def _claim_token(now: datetime) -> datetime:
+def _claim_token(now: datetime, claim_for: timedelta = CLAIM_FOR) -> datetime:
     # Random microseconds make two workers' claims distinguishable even at the same instant.
-    return now + CLAIM_FOR + timedelta(microseconds=secrets.randbelow(1_000_000))
+    return now + claim_for + timedelta(microseconds=secrets.randbelow(1_000_000))
 
 
-def claim_due(session: Session, now: datetime, limit: int) -> tuple[list[int], datetime]:
+def claim_due(
+    session: Session, now: datetime, limit: int, claim_for: timedelta = CLAIM_FOR
+) -> tuple[list[int], datetime]:
     """Claim up to ``limit`` due messages for this worker and commit the claim.
 
-    Returns the claimed ids and the claim token (the ``claimed_until`` written). One
-    statement does it: on PostgreSQL the subquery's ``FOR UPDATE SKIP LOCKED`` gives
-    concurrent workers disjoint rows; SQLite runs one writer at a time and the outer
-    ``WHERE`` re-checks that each row is still unclaimed.
+    Returns the claimed ids and the claim token (the ``claimed_until`` written). On
+    PostgreSQL ``SELECT … FOR UPDATE SKIP LOCKED`` gives concurrent workers disjoint rows,
+    locked until the claim commits; SQLite runs one writer at a time. Either way the
+    ``UPDATE`` re-checks that each row is still unclaimed, so a row is never claimed twice.
+
+    Two statements, not ``UPDATE … WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)``:
+    PostgreSQL may run such a subquery as a join and claim every due row, leaving the
+    other workers idle (found by tests/production/test_exactly_once.py).
     """
 
     def unclaimed(row: type[OutboxMessage]) -> tuple[ColumnElement[bool], ...]:
@@ -82,18 +92,20 @@ def claim_due(session: Session, now: datetime, limit: int) -> tuple[list[int], d
             or_(row.claimed_until.is_(None), row.claimed_until < now),
         )
 
-    candidate = aliased(OutboxMessage)  # an alias, so the subquery is not correlated away
-    due = (
-        select(candidate.id)
-        .where(*unclaimed(candidate))
-        .order_by(candidate.next_attempt_at, candidate.id)
+    due = session.scalars(
+        select(OutboxMessage.id)
+        .where(*unclaimed(OutboxMessage))
+        .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
-    )
-    token = _claim_token(now)
+    ).all()
+    token = _claim_token(now, claim_for)
+    if not due:
+        session.commit()
+        return [], token
     ids = session.scalars(
         update(OutboxMessage)
-        .where(OutboxMessage.id.in_(due.scalar_subquery()), *unclaimed(OutboxMessage))
+        .where(OutboxMessage.id.in_(due), *unclaimed(OutboxMessage))
         .values(claimed_until=token)
         .returning(OutboxMessage.id)
         .execution_options(synchronize_session=False)
@@ -126,29 +138,41 @@ def _reclaim(
     return set(held)
 
 
+def _log_reason(error: Exception) -> str:
+    """What a log line may say about a failed send: a refusal of one message quotes its
+    recipient's address (a rater's identity), so only its type goes to the log; the full
+    reason stays in ``last_error`` for HR."""
+    if isinstance(error, TransportUnavailable):
+        return f"{type(error).__name__}: {error}"[:1000]  # the server's address, not a rater's
+    return type(error).__name__
+
+
 def deliver_pending(
     session: Session,
     send: Callable[[OutboxMessage], None],
     *,
     now: Callable[[], datetime] = utcnow,
     batch: int = 50,
+    claim_for: timedelta = CLAIM_FOR,
 ) -> DeliveryReport:
     """Send every due message through ``send``; commit after each so nothing goes twice.
 
     ``send`` raises on failure: :class:`TransportUnavailable` stops the run (the rest
     waits for the next one), any other exception fails just that message. A failed
     message is retried after :func:`backoff` and marked ``failed`` after ``MAX_ATTEMPTS``;
-    a sent one loses its body, which held a secret link.
+    a sent one loses its body, which held a secret link. ``batch`` rows are claimed at a
+    time for ``claim_for`` (the lease), renewed while this worker is still sending.
     """
     sent = failed = gave_up = 0
+    renew_before = claim_for * RENEW_AT
     while True:
-        ids, token = claim_due(session, now(), batch)
+        ids, token = claim_due(session, now(), batch, claim_for)
         if not ids:
             break
         queue = list(ids)
         while queue:
-            if now() >= token - RENEW_BEFORE:
-                new_token = _claim_token(now())
+            if now() >= token - renew_before:
+                new_token = _claim_token(now(), claim_for)
                 queue = sorted(_reclaim(session, queue, token, new_token))
                 token = new_token
                 if not queue:
@@ -175,7 +199,7 @@ def deliver_pending(
                     message.id,
                     message.attempts,
                     MAX_ATTEMPTS,
-                    reason,
+                    _log_reason(error),
                 )
                 session.commit()
                 if isinstance(error, TransportUnavailable):

@@ -32,7 +32,12 @@ def create_app(config: dict | None = None) -> Flask:
 
     jobs.init_app(app)
 
-    from webapp import admin, errors, rater, reports, security
+    from webapp import health, logs
+
+    health.init_app(app)  # /healthz
+    logs.init_app(app)  # a request id and one log line per request
+
+    from webapp import admin, api, errors, rater, reports, security
 
     errors.init_app(app)
     security.init_app(app)
@@ -40,6 +45,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(rater.bp)
     app.register_blueprint(reports.bp)
     app.register_blueprint(reports.links)
+    api.init_app(app)  # /api/v1 and its OpenAPI document
+    from webapp import throttle
+
+    throttle.init_app(app)
     if app.config["DEV_PAGES"]:
         from webapp import dev
 

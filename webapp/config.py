@@ -7,6 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 DEV_SECRET = "dev-only-not-secret"  # noqa: S105 - refused outside development
+LOG_FORMATS = ("json", "text")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class ConfigError(RuntimeError):
@@ -24,6 +26,9 @@ def from_env(instance_path: str | Path, env: dict[str, str] | None = None) -> di
         "SQLALCHEMY_DATABASE_URI": env.get(
             "DATABASE_URL", f"sqlite:///{instance / 'feedback360.db'}"
         ),
+        #: Check pooled connections before use (a restarted PostgreSQL costs no request),
+        #: and keep SQL parameters (names, comments, addresses) out of error messages and logs.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True, "hide_parameters": True},
         "QUEUE_URL": env.get("QUEUE_URL", f"sqlite:///{instance / 'queue.db'}"),
         "MAIL_URL": env.get("MAIL_URL", ""),
         "MAIL_FROM": env.get("MAIL_FROM", "feedback360 <no-reply@feedback360.local>"),
@@ -37,11 +42,47 @@ def from_env(instance_path: str | Path, env: dict[str, str] | None = None) -> di
         "RATELIMIT_STORAGE_URI": env.get("RATELIMIT_STORAGE_URI", "memory://"),
         "WTF_CSRF_TIME_LIMIT": None,  # surveys stay open for hours; the session binds the token
         "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+        #: If Redis (the limiter's storage) is down, count in memory per process meanwhile.
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "DEV_PAGES": not production,
+        **log_settings(env),
+        **_outbox_settings(env),
     }
     if production:
         _check_production(config)
     return config
+
+
+def log_settings(env: dict[str, str] | None = None) -> dict[str, str]:
+    """LOG_FORMAT (``json`` by default in production, else ``text``) and LOG_LEVEL.
+
+    Separate from :func:`from_env` because gunicorn's logger class needs them before
+    any app exists.
+    """
+    env = dict(os.environ if env is None else env)
+    production = env.get("FEEDBACK360_ENV", "development") == "production"
+    fmt = env.get("LOG_FORMAT", "json" if production else "text").strip().lower()
+    level = env.get("LOG_LEVEL", "INFO").strip().upper()
+    if fmt not in LOG_FORMATS:
+        raise ConfigError(f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}, not {fmt!r}")
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {level!r}")
+    return {"LOG_FORMAT": fmt, "LOG_LEVEL": level}
+
+
+def _outbox_settings(env: dict[str, str]) -> dict[str, int]:
+    """How long a worker's claim on outbox rows lasts, and how many it claims at once."""
+    settings = {}
+    for name, default, minimum in (("OUTBOX_CLAIM_SECONDS", 600, 1), ("OUTBOX_BATCH", 50, 1)):
+        raw = env.get(name, str(default))
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value < minimum:
+            raise ConfigError(f"{name} must be a whole number of at least {minimum}, not {raw!r}")
+        settings[name] = value
+    return settings
 
 
 def _check_production(config: dict) -> None:

@@ -11,7 +11,10 @@ minute :func:`tick` retries whatever that missed (queue down, SMTP down, a crash
 from __future__ import annotations
 
 import logging
-from contextlib import nullcontext
+import sqlite3
+import time
+from contextlib import closing, nullcontext
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,12 +23,14 @@ from flask import Flask, current_app, has_app_context
 from huey import Huey, crontab
 from huey.consumer import Consumer
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
+from redis import ConnectionPool
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from surveys import cycles
 from surveys.models import OutboxMessage
 from surveys.outbox import DeliveryReport, deliver_pending
+from webapp import logs
 from webapp.config import ConfigError
 from webapp.extensions import db
 from webapp.mail import SmtpTransport, redact
@@ -37,6 +42,10 @@ _app: Flask | None = None
 
 #: PostgreSQL advisory lock held by the one tick that may run the schedule at a time.
 TICK_LOCK_KEY = 0x0F360_71C
+#: Redis socket timeouts (seconds): a request that queues mail must not hang on a Redis
+#: that stopped answering. Reads wait longer than the consumer's 1 s blocking pop.
+REDIS_CONNECT_TIMEOUT = 2.0
+REDIS_SOCKET_TIMEOUT = 5.0
 
 
 def configure_queue(url: str) -> None:
@@ -50,7 +59,12 @@ def configure_queue(url: str) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         storage: Any = SqliteStorage(huey.name, filename=path)
     elif parts.scheme in ("redis", "rediss", "unix"):
-        storage = RedisStorage(huey.name, url=url)
+        pool = ConnectionPool.from_url(
+            url,
+            socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+            socket_timeout=REDIS_SOCKET_TIMEOUT,
+        )
+        storage = RedisStorage(huey.name, connection_pool=pool)
     elif parts.scheme != "memory":
         raise ValueError(
             f"QUEUE_URL must be sqlite:///…, redis://… or memory://, not {redact(url)!r}"
@@ -59,6 +73,20 @@ def configure_queue(url: str) -> None:
     huey.immediate = parts.scheme == "memory"  # (re)creates a MemoryStorage when it changes
     if not huey.immediate:
         huey.storage = storage
+
+
+def ping_queue() -> None:
+    """Raise unless the queue's storage answers (for /healthz): Redis PING, or the SQLite
+    file opens read-write and has Huey's tables. An inline queue always answers."""
+    storage = huey.storage
+    if huey.immediate:
+        return
+    if isinstance(storage, RedisStorage):
+        storage.conn.ping()
+    elif isinstance(storage, SqliteStorage):
+        uri = Path(storage.filename).resolve().as_uri() + "?mode=rw"
+        with closing(sqlite3.connect(uri, uri=True, timeout=2)) as conn:
+            conn.execute("SELECT count(*) FROM task").fetchone()
 
 
 def init_app(app: Flask) -> None:
@@ -121,8 +149,14 @@ def deliver_now() -> DeliveryReport | None:
     smtp = transport()
     if smtp is None:
         return None
+    config = current_app.config
     with Session(db.engine) as session, smtp.connect() as send:
-        return deliver_pending(session, send)
+        return deliver_pending(
+            session,
+            send,
+            batch=config.get("OUTBOX_BATCH", 50),
+            claim_for=timedelta(seconds=config.get("OUTBOX_CLAIM_SECONDS", 600)),
+        )
 
 
 def send_outbox_now() -> int:
@@ -141,9 +175,13 @@ def _app_context():
 
 
 @huey.task()
-def deliver_outbox() -> None:
+def deliver_outbox() -> dict[str, int]:
+    """Send due outbox rows; the counts go into this job's log line."""
     with _app_context():
-        send_outbox_now()
+        report = deliver_now()
+    if report is None:
+        return {"sent": 0}
+    return {"sent": report.sent, "failed": report.failed, "gave_up": report.gave_up}
 
 
 def _schedule_lock(session: Session) -> bool:
@@ -159,8 +197,12 @@ def _schedule_lock(session: Session) -> bool:
 
 
 @huey.periodic_task(crontab(minute="*"))
-def tick() -> None:
-    """Every minute: close cycles past their date, send due reminders, retry due mail."""
+def tick() -> dict[str, int]:
+    """Every minute: close cycles past their date, send due reminders, retry due mail.
+
+    Returns the counts for this job's log line.
+    """
+    result: dict[str, int] = {}
     with _app_context():
         with Session(db.engine) as session:
             try:
@@ -172,7 +214,26 @@ def tick() -> None:
             except Exception:  # one bad cycle must not stop the mail below
                 session.rollback()
                 log.exception("the scheduled run failed; it is retried next minute")
-        send_outbox_now()
+        result["sent"] = send_outbox_now()
+    return result
+
+
+# -- one log line per job ----------------------------------------------------------------
+
+#: Start times by task id (worker threads finish jobs in any order).
+_started: dict[str, float] = {}
+
+
+@huey.pre_execute()
+def _job_started(task) -> None:
+    _started[task.id] = time.perf_counter()
+
+
+@huey.post_execute()
+def _job_finished(task, value, error) -> None:
+    started = _started.pop(task.id, None)
+    seconds = time.perf_counter() - started if started is not None else 0.0
+    logs.log_job(task.name, task.id, seconds, error, value)
 
 
 # -- consumers ---------------------------------------------------------------------------

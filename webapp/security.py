@@ -40,6 +40,11 @@ HSTS = "max-age=31536000; includeSubDomains"
 
 def init_app(app: Flask) -> None:
     production = app.config.get("ENV_NAME") == "production"
+    # Flask-WTF's "SSL strict" check refuses any HTTPS POST without a same-site Referer,
+    # but our Referrer-Policy (no-referrer, to keep link tokens private) makes browsers
+    # send none (and ``Origin: null``): every form would fail with 400 in production.
+    # The session-bound CSRF token and the SameSite=Lax cookie remain the protection.
+    app.config["WTF_CSRF_SSL_STRICT"] = False
 
     @app.after_request
     def _security_headers(response: Response) -> Response:
@@ -54,12 +59,20 @@ def init_app(app: Flask) -> None:
 
 
 #: Emailed links carry their secret in the path (/s/, /n/, /a/, /r/); logs get the route only.
-_LINK_TOKEN = re.compile(r"(/(?:s|n|a|r)/)[^/?#\s]+")
+#: (Quotes end a token too, so redacting a JSON or repr'd string keeps it well-formed.)
+_LINK_TOKEN = re.compile(r"(/(?:s|n|a|r)/)[^/?#\s\"'<>]+")
+#: Email addresses name raters; a log line must not (an SMTP refusal quotes the address).
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
 def redact_links(text: str) -> str:
     """Replace link tokens in a path or request line with ``…`` (tokens are credentials)."""
     return _LINK_TOKEN.sub(r"\1…", text)
+
+
+def redact_log_text(text: str) -> str:
+    """Link tokens and email addresses out of ``text``: the last filter before a log line."""
+    return _EMAIL.sub("…@…", redact_links(text))
 
 
 class RedactingRequestHandler(WSGIRequestHandler):

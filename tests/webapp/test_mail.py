@@ -19,6 +19,7 @@ from surveys.outbox import (
     MAX_ATTEMPTS,
     TransportUnavailable,
     backoff,
+    claim_due,
     deliver_pending,
     requeue_failed,
 )
@@ -450,3 +451,20 @@ def test_without_mail_url_messages_stay_in_the_outbox(session, add_invite):
     assert row.status == OutboxStatus.PENDING
     assert row.attempts == 0
     assert row.body
+
+
+def test_a_claim_takes_at_most_its_batch_and_the_next_claim_the_next_rows(session, add_invite):
+    """PostgreSQL ran ``UPDATE … WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)``
+    as a join and claimed every due row, so one worker took all the mail."""
+    ids = [add_invite(f"R{n:02d} Rater", token=f"{n:02d}".ljust(43, "x")) for n in range(10)]
+    with Session(db.engine) as worker_a, Session(db.engine) as worker_b:
+        first, token_a = claim_due(worker_a, T0, 4)
+        second, token_b = claim_due(worker_b, T0, 4)
+        assert first == ids[:4]
+        assert second == ids[4:8]
+        assert token_a != token_b
+        assert claim_due(worker_b, T0, 4)[0] == ids[8:]
+        assert claim_due(worker_a, T0, 4)[0] == []
+        # A claim is a lease: once it has passed, the rows can be claimed again.
+        later = T0 + CLAIM_FOR + timedelta(seconds=2)
+        assert claim_due(worker_a, later, 20, timedelta(seconds=30))[0] == ids

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import logging
 import os
 import signal
 import sys
@@ -34,6 +33,19 @@ def build_server(app: Flask, host: str, port: int) -> BaseWSGIServer:
     return make_server(host, port, app, threaded=True, request_handler=RedactingRequestHandler)
 
 
+def gunicorn_argv(host: str, port: int, workers: int) -> list[str]:
+    """The gunicorn command line for ``serve --workers N``.
+
+    Each gunicorn process is a bare ``create_app()``: no embedded Huey consumer (that is
+    only started by the werkzeug path below), so N web processes never mean N workers;
+    ``feedback360 worker`` runs separately. Logs go through :class:`webapp.logs.GunicornLogger`
+    (LOG_FORMAT), and request lines come from the app itself, as under werkzeug.
+    """
+    argv = [sys.executable, "-m", "gunicorn", "--workers", str(workers)]
+    argv += ["--bind", f"{host}:{port}", "--logger-class", "webapp.logs.GunicornLogger"]
+    return [*argv, "webapp:create_app()"]
+
+
 def _exec_gunicorn(host: str, port: int, workers: int) -> None:
     if importlib.util.find_spec("gunicorn") is None:
         raise click.ClickException(
@@ -44,8 +56,7 @@ def _exec_gunicorn(host: str, port: int, workers: int) -> None:
         " `feedback360 worker` alongside for email and reminders.",
         err=True,
     )
-    argv = [sys.executable, "-m", "gunicorn", "--workers", str(workers)]
-    argv += ["--bind", f"{host}:{port}", "webapp:create_app()"]
+    argv = gunicorn_argv(host, port, workers)
     os.execv(sys.executable, argv)  # noqa: S606 - fixed argv, no shell
 
 
@@ -95,7 +106,6 @@ def command(host: str, port: int, no_worker: bool, worker_threads: int, workers:
         _exec_gunicorn(host, port, workers)
         return
     setup_logging()
-    logging.getLogger("huey").setLevel(logging.WARNING)  # not a line per tick next to requests
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     server = build_server(app, host, port)
     consumer = None if no_worker else start_embedded_worker(worker_threads)

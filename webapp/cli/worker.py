@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import logging
-
 import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from webapp import jobs
+from webapp import jobs, logs
 from webapp.mail import redact
 
 
 def setup_logging() -> None:
-    """Log the worker's and Huey's INFO lines to stderr unless logging is configured."""
-    if not logging.getLogger().handlers:
-        logging.basicConfig(
-            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
+    """Log to stderr in LOG_FORMAT (json: one object per line) at LOG_LEVEL: a line per
+    job from here, a line per request from the web app."""
+    config = current_app.config
+    logs.configure(config["LOG_FORMAT"], config["LOG_LEVEL"])
 
 
 def describe_mail() -> str:
@@ -49,11 +46,12 @@ def command(workers: int, no_periodic: bool) -> None:
     closing cycles past their close date, and retrying mail that failed.
 
     For local use `feedback360 serve` embeds a worker, so this is not needed. In
-    production run the web app with `serve --no-worker` (or gunicorn) and one or more
-    `feedback360 worker` processes sharing QUEUE_URL=redis://host:6379/0 and the same
-    DATABASE_URL. Several workers never send one email twice; the tick may run in all
-    of them (only one runs the schedule at a time) or only in one (--no-periodic
-    elsewhere).
+    production run the web app with `serve --workers N` (gunicorn, no embedded worker)
+    and one or more `feedback360 worker` processes sharing QUEUE_URL=redis://host:6379/0
+    and the same DATABASE_URL. Several workers never send one email twice (each claims
+    its rows for OUTBOX_CLAIM_SECONDS; a killed worker's rows go to the others after
+    that); the tick may run in all of them (only one runs the schedule at a time) or
+    only in one (--no-periodic elsewhere).
     """
     setup_logging()
     try:
