@@ -5,6 +5,7 @@ import pytest
 from surveys import accounts
 from tests import factories as f
 from tests.conftest import TEST_CONFIG
+from tests.webapp.console import preview_url, sign_in
 from webapp import create_app
 from webapp.extensions import db
 from webapp.security import CONTENT_SECURITY_POLICY
@@ -81,7 +82,8 @@ def test_a_view_with_its_own_policy_keeps_it(client, session):
     _, people = f.team(session, 3)
     cycle = f.launched(session, people)
     participant = cycle.participants[0]
-    response = client.get(f"/reports/preview/{participant.id}")
+    sign_in(client.application, client)
+    response = client.get(preview_url(participant))  # the console's report preview
     assert response.status_code == 200
     csp = response.headers["Content-Security-Policy"]
     assert csp.startswith("default-src 'none'")
