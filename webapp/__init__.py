@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webapp.config import from_env
 from webapp.extensions import csrf, db, limiter, login_manager, migrate
@@ -53,6 +54,12 @@ def create_app(config: dict | None = None) -> Flask:
         from webapp import dev
 
         app.register_blueprint(dev.bp)
+
+    if app.config.get("PROXY_HOPS"):
+        # Behind a load balancer: the client's address (rate limits) and https come from
+        # its X-Forwarded-* headers, trusted for exactly this many hops.
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     from webapp.cli import register_commands
 

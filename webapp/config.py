@@ -71,9 +71,15 @@ def log_settings(env: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def _outbox_settings(env: dict[str, str]) -> dict[str, int]:
-    """How long a worker's claim on outbox rows lasts, and how many it claims at once."""
+    """Whole-number settings: how long a worker's claim on outbox rows lasts, how many
+    it claims at once, and how many proxies sit in front of the app."""
     settings = {}
-    for name, default, minimum in (("OUTBOX_CLAIM_SECONDS", 600, 1), ("OUTBOX_BATCH", 50, 1)):
+    for name, default, minimum in (
+        ("OUTBOX_CLAIM_SECONDS", 600, 1),
+        ("OUTBOX_BATCH", 50, 1),
+        #: Reverse proxies in front of the app whose X-Forwarded-For/-Proto to trust.
+        ("PROXY_HOPS", 0, 0),
+    ):
         raw = env.get(name, str(default))
         try:
             value = int(raw)

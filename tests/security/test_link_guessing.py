@@ -6,6 +6,8 @@ import pytest
 
 from surveys.models import Employee
 from tests import factories
+from tests.conftest import TEST_CONFIG
+from webapp import create_app
 
 
 @pytest.fixture(autouse=True)
@@ -30,9 +32,28 @@ def test_other_addresses_are_not_affected(client):
 
 
 def test_valid_links_do_not_spend_the_budget(client, session):
-    boss, team = factories.team(session, size=3)
+    _boss, team = factories.team(session, size=3)
     factories.launched(session, team)
     token = factories.links(session)[0]
     for _ in range(20):
         assert client.get(f"/s/{token}").status_code == 200
     assert session.query(Employee).count() == 4
+
+
+def test_behind_a_proxy_the_budget_follows_the_forwarded_client_address(app):
+    database = app.config["SQLALCHEMY_DATABASE_URI"]
+    behind_proxy = create_app(
+        {
+            **TEST_CONFIG,
+            "SQLALCHEMY_DATABASE_URI": database,
+            "PROXY_HOPS": 1,
+            "LINK_GUESS_LIMIT": "2 per minute",
+        }
+    )
+    client = behind_proxy.test_client()
+    first = {"X-Forwarded-For": "203.0.113.7"}
+    for _ in range(2):
+        assert client.get("/s/guess", headers=first).status_code == 404
+    assert client.get("/s/guess", headers=first).status_code == 429
+    # Another client behind the same proxy has its own budget.
+    assert client.get("/s/guess", headers={"X-Forwarded-For": "203.0.113.8"}).status_code == 404
