@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from surveys import accounts, audit, cycles, responses
+from surveys import accounts, audit, cycles, releases, responses
 from surveys.banks import get_bank
 from surveys.db import utcnow
 from surveys.models import (
@@ -25,6 +25,9 @@ from surveys.models import (
 from surveys.tokens import hash_token
 
 DEMO_CYCLE = "Demo 360 – Autumn 2026"
+#: An earlier, released cycle: its reports can be opened at once, and the autumn reports
+#: show the change since then (the trend section).
+EARLIER_CYCLE = "Demo 360 – Spring 2026"
 #: The console account the demo creates on development machines (never in production).
 DEMO_ADMIN_EMAIL = "admin@demo.example"
 DEMO_ADMIN_PASSWORD = "demo-admin-password"  # noqa: S105 - printed to the newcomer on purpose
@@ -76,6 +79,8 @@ def load_demo(session: Session, *, base_url: str, seed: int = 360) -> DemoResult
         session.add(person)
         by_id[external_id] = person
     session.flush()
+    rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
+    _released_cycle(session, list(by_id.values()), base_url, rng)
     cycle = cycles.create_cycle(
         session,
         name=DEMO_CYCLE,
@@ -89,8 +94,37 @@ def load_demo(session: Session, *, base_url: str, seed: int = 360) -> DemoResult
     )
     # The CEO has no peers in a 16-person company; the demo launches anyway.
     cycles.launch_cycle(session, cycle, base_url=base_url, allow_short=True)
-    _answer_some(session, cycle, random.Random(seed))  # noqa: S311 - demo data, not secrets
+    _answer_some(session, cycle, rng)
     return DemoResult(cycle, True, open_links(session, cycle))
+
+
+def _released_cycle(
+    session: Session, people: list[Employee], base_url: str, rng: random.Random
+) -> Cycle:
+    """The spring cycle, answered by nearly everyone, closed and released."""
+    cycle = cycles.create_cycle(
+        session,
+        name=EARLIER_CYCLE,
+        bank=get_bank("individual_contributor"),
+        participants=people,
+        settings={"peer_min": 2, "peer_max": 4},
+    )
+    cycles.launch_cycle(session, cycle, base_url=base_url, allow_short=True)
+    _answer_some(session, cycle, rng, share=0.95)
+    cycles.close_cycle(session, cycle)
+    releases.release_cycle(session, cycle, base_url=base_url)
+    return cycle
+
+
+def report_links(session: Session, cycle: Cycle) -> list[tuple[str, str]]:
+    """(participant name, URL) of the report links emailed at release."""
+    found = []
+    link = re.compile(r"https?://\S+/r/(\S+)")
+    for message in session.scalars(
+        select(OutboxMessage).where(OutboxMessage.cycle_id == cycle.id).order_by(OutboxMessage.id)
+    ):
+        found += [(message.to_name, m.group(0)) for m in link.finditer(message.body or "")]
+    return found
 
 
 def _email(name: str) -> str:
@@ -98,8 +132,8 @@ def _email(name: str) -> str:
     return f"{local}@demo.example"
 
 
-def _answer_some(session: Session, cycle: Cycle, rng: random.Random) -> None:
-    """Submit about 60% of the surveys with plausible answers (leaves the rest to click)."""
+def _answer_some(session: Session, cycle: Cycle, rng: random.Random, share: float = 0.6) -> None:
+    """Submit ``share`` of the surveys with plausible answers (leaves the rest to click)."""
     bank = responses.cycle_bank(cycle)
     talent = {p.id: rng.gauss(0, 0.6) for p in cycle.participants}
     assignments = session.scalars(
@@ -107,7 +141,7 @@ def _answer_some(session: Session, cycle: Cycle, rng: random.Random) -> None:
     ).all()
     lenient: dict[int, float] = {}
     for assignment in assignments:
-        if rng.random() > 0.6:
+        if rng.random() > share:
             continue
         bias = lenient.setdefault(assignment.rater_id, rng.gauss(0.2, 0.4))
         ratings: dict[str, int | str] = {}

@@ -3,9 +3,9 @@ import json
 from sqlalchemy import func, select
 
 from surveys import accounts
+from surveys.demo import DEMO_CYCLE as DEMO
 from surveys.models import Assignment, Cycle, CycleState, OutboxMessage, Response
 from tests import factories as f
-from tests.webapp.console import sign_in
 from webapp.extensions import db
 
 
@@ -78,20 +78,21 @@ def test_help_explains_each_command(runner):
 def test_demo_is_idempotent_and_prints_open_links(runner, session):
     first = runner.invoke(args=["demo"])
     assert first.exit_code == 0, first.output
-    assert "Loaded: cycle 1" in first.output
+    assert "Loaded: cycle 2 'Demo 360 – Autumn 2026' [open]" in first.output
     assert "/dev/outbox" in first.output
     assert "/s/" in first.output
-    preview = first.output.split("http://localhost/admin/cycles/")[1].split()[0]
-    assert preview.endswith("/report")
-    client = runner.app.test_client()
-    assert client.get(f"/admin/cycles/{preview}").status_code == 302  # to the login page
-    sign_in(runner.app, client)
-    assert client.get(f"/admin/cycles/{preview}").status_code == 200
+    # The earlier, released cycle's report opens from the printed link, with no sign-in.
+    report = first.output.split("http://localhost/r/")[1].split()[0]
+    page = runner.app.test_client().get(f"/r/{report}")
+    assert page.status_code == 200
+    assert "Feedback report for Lukas Becker" in page.get_data(as_text=True)
+    states = dict(session.execute(select(Cycle.name, Cycle.state)).all())
+    assert states == {"Demo 360 – Spring 2026": CycleState.RELEASED, DEMO: CycleState.OPEN}
     responses = session.scalar(select(func.count(Response.id)))
     assert responses > 0
     second = runner.invoke(args=["demo"])
-    assert "Already loaded: cycle 1" in second.output
-    assert session.scalar(select(func.count(Cycle.id))) == 1
+    assert "Already loaded: cycle 2" in second.output
+    assert session.scalar(select(func.count(Cycle.id))) == 2
     assert session.scalar(select(func.count(Response.id))) == responses
     assert session.scalar(select(func.count(OutboxMessage.id))) > 0
 

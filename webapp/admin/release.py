@@ -26,7 +26,9 @@ from webapp.reports.render import report_html
 from webapp.reports.routes import pdf_response, private
 
 #: States in which a participant's report can be previewed (there are raters to show).
-PREVIEWABLE = (CycleState.OPEN, CycleState.CLOSED, CycleState.RELEASED)
+#: Not while open: previewing before and after one more rater submits would show what
+#: that rater said (the "not answered yet" list says who it was).
+PREVIEWABLE = (CycleState.CLOSED, CycleState.RELEASED)
 
 
 @dataclass(frozen=True)
