@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from surveys.csv_safety import csv_text
 from surveys.errors import DomainError
 from surveys.models import Cycle, CycleState, Relationship
+from surveys.releases import check_publishable
 from surveys.reports import score_cycle
 from surveys.scores_csv import SCORES_COLUMNS, write_scores_csv
 from surveys.status import GroupProgress, cycle_status
@@ -87,6 +88,7 @@ def scores_csv(session: Session, cycle: Cycle) -> str:
         raise DomainError(
             f"cycle {cycle.name!r} is {cycle.state.value}; scores are exported once it is closed"
         )
+    check_publishable(session, cycle)
     scored = score_cycle(session, cycle)
     if scored.scores is None:
         return ",".join(SCORES_COLUMNS) + "\n"

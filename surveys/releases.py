@@ -57,7 +57,6 @@ from surveys.responses import (
     Answers,
     cycle_bank,
     missing_required,
-    pseudonym,
 )
 from surveys.tokens import issue_token
 
@@ -167,19 +166,22 @@ def accept_late_response(
 
     The rating link stops working at close, so a late rater returns their answers another
     way (e.g. the survey as a file) and HR records them here for that one assignment: the
-    cycle must be closed or released, the assignment not yet submitted (a declined rater
-    may have changed their mind), the required questions answered. The response is stored
-    like any other, under the rater's pseudonym while the cycle is closed, and under a
-    random one once released (the key is gone and every released response already has a
-    random pseudonym). A released report does not change: HR then re-releases
-    (:func:`rerelease_participant`), which refuses when the late raters would stand out.
-    Returns the new response id.
+    cycle must be released, the assignment not yet submitted (a declined rater may have
+    changed their mind), the required questions answered.
+
+    Only after release, because before it HR can preview and export live figures, and
+    two previews around one accepted response would show that rater's answers. After
+    release every published figure is frozen or guarded: a new report version comes only
+    from :func:`rerelease_participant`, which refuses when the late raters would stand out,
+    and fresh exports refuse likewise (:func:`check_publishable`). The response gets a
+    random pseudonym and the close date, like every released response, so nothing in the
+    row tells it from the others. Returns the new response id.
     """
     cycle = assignment.cycle
-    if cycle.state not in (CycleState.CLOSED, CycleState.RELEASED):
+    if cycle.state != CycleState.RELEASED:
         raise DomainError(
-            f"cycle {cycle.name!r} is {cycle.state.value}; late responses are accepted only"
-            " once it is closed (while open, the rater answers through their link)"
+            f"cycle {cycle.name!r} is {cycle.state.value}; late responses are accepted once it"
+            " is released (while open, the rater answers through their link)"
         )
     if assignment.status == AssignmentStatus.SUBMITTED:
         raise DomainError("this rater has already submitted; a rater answers once")
@@ -194,12 +196,9 @@ def accept_late_response(
     )
     if unknown:
         raise DomainError(f"unknown questions: {', '.join(unknown)}")
-    if assignment.relationship == Relationship.SELF:
-        rater = SELF_PSEUDONYM
-    elif cycle.pseudonym_key is not None:
-        rater = pseudonym(cycle, assignment.rater_id)
-    else:
-        rater = secrets.token_hex(32)
+    rater = (
+        SELF_PSEUDONYM if assignment.relationship == Relationship.SELF else secrets.token_hex(32)
+    )
     response_id = new_response_id()
     session.add(
         Response(
@@ -208,7 +207,7 @@ def accept_late_response(
             participant_id=assignment.participant_id,
             relationship=assignment.relationship,
             rater_pseudonym=rater,
-            submitted_on=(now or utcnow()).date(),
+            submitted_on=(cycle.closed_at or now or utcnow()).date(),
             items=[
                 ResponseItem(item_id=item_id, value=None if value == NA else int(value))
                 for item_id, value in answers.ratings.items()
@@ -308,6 +307,39 @@ def rerelease_participant(
     _send_link(session, participant, base_url=base_url, version=version.version)
     session.flush()
     return version
+
+
+class ChangedSinceRelease(DomainError):
+    """Fresh figures would let a reader single out responses accepted since release."""
+
+
+def check_publishable(session: Session, cycle: Cycle) -> None:
+    """Refuse fresh figures of a released cycle whose responses changed unsafely since.
+
+    Exports and the API score the live responses. After late responses were accepted,
+    comparing such figures with the released reports gives the late raters' answers, so
+    the same rule as for a new report version applies (:func:`rerelease_refusal`): when
+    it would refuse for any participant, so does this, naming who.
+    """
+    if cycle.state != CycleState.RELEASED:
+        return
+    live = _response_counts(session, cycle)
+    blocked = []
+    for participant in cycle.participants:
+        version = latest_version(session, participant)
+        now = live.get(participant.id, {})
+        if version is None or {g: n for g, n in now.items() if n} == {
+            g: n for g, n in version.response_counts.items() if n
+        }:
+            continue
+        if rerelease_refusal(cycle, version.response_counts, now) is not None:
+            blocked.append(participant.employee.name)
+    if blocked:
+        raise ChangedSinceRelease(
+            "responses accepted since release would stand out next to the released reports"
+            f" of {', '.join(sorted(blocked))}; fresh figures are withheld until enough"
+            " more arrive to re-release them"
+        )
 
 
 def rerelease_refusal(

@@ -10,7 +10,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from surveys import cycles
+from surveys import cycles, exports
 from surveys.errors import DomainError, IllegalTransition
 from surveys.models import (
     DEFAULT_THRESHOLDS,
@@ -28,7 +28,9 @@ from surveys.models import (
     TokenPurpose,
 )
 from surveys.releases import (
+    ChangedSinceRelease,
     accept_late_response,
+    check_publishable,
     latest_version,
     release_cycle,
     rerelease_cycle,
@@ -372,18 +374,43 @@ def test_late_responses_accepted_then_rereleased_as_a_new_version(session):
     assert report.released_label.startswith("Version 2, released ")
 
 
-def test_a_late_response_accepted_before_release_is_in_version_1(session):
+def test_late_responses_are_refused_before_release(session):
+    """While closed, HR previews and exports live figures: two previews around one
+    accepted response would show that rater's answers."""
     cycle, participant, late = late_team(session, peers=3, answering=2)
     cycles.close_cycle(session, cycle)
-    # Accepted while closed (before release): stored under the rater's pseudonym.
-    accept_late_response(session, late[0], all_items(participant, 5))
-    release_cycle(session, cycle, base_url=f.BASE_URL)
-    session.commit()
-    assert latest_version(session, participant).response_counts["peer"] == 3
+    with pytest.raises(DomainError, match="accepted once it is released"):
+        accept_late_response(session, late[0], all_items(participant, 5))
 
-    (outcome,) = rerelease_cycle(session, cycle, base_url=f.BASE_URL)
-    assert outcome.version is None
-    assert "no responses were added" in outcome.refusal
+
+def test_a_late_response_looks_like_every_released_response(session):
+    cycle, participant, late = late_team(session, peers=3, answering=2)
+    cycles.close_cycle(session, cycle)
+    release_cycle(session, cycle, base_url=f.BASE_URL)
+    response_id = accept_late_response(session, late[0], all_items(participant, 5))
+    session.commit()
+    stored = session.get(Response, response_id)
+    assert stored.submitted_on == cycle.closed_at.date()  # not the day HR typed it in
+    others = session.scalars(
+        select(Response.rater_pseudonym).where(
+            Response.cycle_id == cycle.id, Response.id != response_id
+        )
+    ).all()
+    assert len(stored.rater_pseudonym) == 64
+    assert stored.rater_pseudonym not in others  # random, like every released response
+
+
+def test_fresh_exports_are_withheld_while_a_late_rater_would_stand_out(session):
+    cycle, participant, late = late_team(session, peers=4, answering=3)
+    cycles.close_cycle(session, cycle)
+    release_cycle(session, cycle, base_url=f.BASE_URL)
+    check_publishable(session, cycle)  # nothing changed since release
+    accept_late_response(session, late[0], all_items(participant, 1))
+    session.commit()
+    with pytest.raises(ChangedSinceRelease, match=participant.employee.name):
+        check_publishable(session, cycle)
+    with pytest.raises(ChangedSinceRelease):
+        exports.scores_csv(session, cycle)
 
 
 def test_a_single_late_rater_after_release_is_refused_by_name_of_the_rule(session):
@@ -405,6 +432,7 @@ def test_accept_late_response_refuses_what_it_must(session):
     with pytest.raises(DomainError, match="while open, the rater answers through their link"):
         accept_late_response(session, late[0], all_items(participant, 3))
     cycles.close_cycle(session, cycle)
+    release_cycle(session, cycle, base_url=f.BASE_URL)
     submitted = session.scalar(
         select(Assignment).where(
             Assignment.participant_id == participant.id,

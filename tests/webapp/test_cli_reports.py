@@ -7,7 +7,7 @@ import json
 from sqlalchemy import func, select
 
 from surveys import cycles
-from surveys.models import AssignmentStatus, Response
+from surveys.models import AssignmentStatus, AuditEvent, Response
 from surveys.releases import latest_version, release_cycle
 from surveys.responses import cycle_bank
 from tests import factories as f
@@ -68,6 +68,8 @@ def test_accept_late_then_rerelease_prints_the_new_version(session, runner, tmp_
     assert again.exit_code == 0
     assert "not re-released" in again.output
     assert "no responses were added" in again.output
+    logged = session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
+    assert logged == ["response.accept_late"] * len(late) + ["cycle.rerelease"] * 2
 
 
 def test_rerelease_prints_the_refusal_for_a_single_late_rater(session, runner, tmp_path):

@@ -18,6 +18,7 @@ from flask_smorest import abort
 from sqlalchemy import select
 
 from surveys.models import Cycle, CycleState, Employee, Participant
+from surveys.releases import ChangedSinceRelease, check_publishable
 from surveys.reports import score_cycle
 from surveys.scores_csv import scores_table
 from webapp.api.core import MAX_CYCLE_ID, blueprint, load_cycle
@@ -48,6 +49,10 @@ def cycle_scores(args: dict[str, Any], cycle_id: int) -> dict[str, Any]:
             409,
             message=f"cycle {cycle.name!r} is {cycle.state.value}; scores exist once it is closed",
         )
+    try:
+        check_publishable(db.session, cycle)
+    except ChangedSinceRelease as error:
+        abort(409, message=str(error))
     min_group_size = min_group_size_of(cycle)
     scored = score_cycle(db.session, cycle)
     rows: list[dict[str, Any]] = []

@@ -18,6 +18,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from surveys import audit
+
 command = AppGroup(
     "reports", help="Feedback reports: render PDFs, accept late responses, re-release."
 )
@@ -141,6 +143,14 @@ def accept_late(cycle_id: int, participant: str, rater: str, answers_file) -> No
             problems = "; ".join(f"{k}: {v}" for k, v in sorted(checked.errors.items()))
             raise DomainError(f"nothing stored, the answers have errors: {problems}")
         accept_late_response(db.session, assignment, checked.answers)
+        # Who was accepted is HR's own knowledge; the log says that it happened, and where.
+        audit.record(
+            db.session,
+            audit.COMMAND_LINE,
+            "response.accept_late",
+            f"cycle {cycle.id} {cycle.name}",
+            {"participant": participant, "relationship": assignment.relationship.value},
+        )
     except DomainError as error:
         db.session.rollback()
         raise click.ClickException(str(error)) from error
@@ -187,6 +197,13 @@ def rerelease(cycle_id: int, participants: tuple[str, ...]) -> None:
             cycle,
             base_url=current_app.config["BASE_URL"],
             participant_ids=[by_employee[e] for e in participants] if participants else None,
+        )
+        audit.record(
+            db.session,
+            audit.COMMAND_LINE,
+            "cycle.rerelease",
+            f"cycle {cycle.id} {cycle.name}",
+            {"new_versions": sum(1 for o in outcomes if o.version is not None)},
         )
     except DomainError as error:
         db.session.rollback()
