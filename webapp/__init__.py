@@ -6,11 +6,20 @@ from pathlib import Path
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
 from webapp.config import from_env
 from webapp.extensions import csrf, db, limiter, login_manager, migrate
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+class DatabaseInt(IntegerConverter):
+    """``<int:…>`` in URLs: ids fit the database's 32-bit integers, larger ones are 404."""
+
+    def __init__(self, map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -20,6 +29,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(from_env(app.instance_path))
     if config:
         app.config.update(config)
+    app.url_map.converters["int"] = DatabaseInt
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 
-from flask import Flask, Response
+from flask import Flask, Response, abort, request
 from werkzeug.serving import WSGIRequestHandler
 
 #: Scripts and styles only from our own static files; no inline code, no plugins, no framing.
@@ -53,6 +53,17 @@ def init_app(app: Flask) -> None:
         if production:
             response.headers.setdefault("Strict-Transport-Security", HSTS)
         return response
+
+    @app.before_request
+    def _no_nul_bytes() -> None:
+        # NUL is never valid text in the console or the API, and PostgreSQL refuses it in
+        # a string (a 500): refuse it up front. Raters' pages keep their own handling (a
+        # NUL in a comment is dropped, so nothing they typed is lost).
+        if not request.path.startswith(("/admin/", "/api/")):
+            return
+        fields = (*request.args.values(), *(request.form.values() if request.form else ()))
+        if "\x00" in request.path or any("\x00" in value for value in fields):
+            abort(400)
 
     # Flask logs "Exception on /s/<token> [POST]" for a 500: keep the token out of it.
     app.logger.addFilter(RedactLinksFilter())

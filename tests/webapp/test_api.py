@@ -302,7 +302,8 @@ def test_employees_are_paged_searched_and_filtered(session, api):
     active = api.get("/employees", query_string={"include_inactive": "false"}).get_json()
     assert "T4" not in {p["employee_id"] for p in active}
     assert len(active) == 5
-    assert api.get("/employees", query_string={"search": "100%_\x00"}).get_json() == []
+    assert api.get("/employees", query_string={"search": "100%_"}).get_json() == []
+    assert api.get("/employees", query_string={"search": "a\x00"}).status_code == 400
 
 
 def test_import_dry_run_returns_the_plan_and_writes_nothing(session, api):

@@ -13,10 +13,12 @@ from markupsafe import escape
 from PIL import Image
 from pypdf import PdfReader
 
-from surveys import reports
+from surveys import cycles, reports
+from surveys.models import CycleState
 from surveys.responses import cycle_bank
 from tests.surveys.test_reports import build_cycle
 from tests.webapp.console import preview_url, sign_in
+from webapp.extensions import db
 from webapp.pdf import PDF_ORIGIN, StaticOnlyFetcher, UnsafeURL
 
 NUMBER = re.compile(r"\d+\.\d")
@@ -53,6 +55,12 @@ def pdf_text(pdf: bytes) -> str:
     return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
 
 
+def close_for_preview(participant) -> None:
+    if participant.cycle.state == CycleState.OPEN:
+        cycles.close_cycle(db.session, participant.cycle)
+        db.session.commit()
+
+
 def poppler_text(pdf: bytes) -> str:
     """Text via poppler's pdftotext.
 
@@ -65,7 +73,11 @@ def poppler_text(pdf: bytes) -> str:
 
 
 def get_report(client, participant):
-    """The report's HTML and PDF as HR previews them in the console (signed in)."""
+    """The report's HTML and PDF as HR previews them in the console (signed in).
+
+    Previews exist once the cycle is closed, so an open cycle is closed first.
+    """
+    close_for_preview(participant)
     sign_in(client.application, client)
     html = client.get(preview_url(participant))
     assert html.status_code == 200

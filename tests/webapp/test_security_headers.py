@@ -6,6 +6,7 @@ from surveys import accounts
 from tests import factories as f
 from tests.conftest import TEST_CONFIG
 from tests.webapp.console import preview_url, sign_in
+from tests.webapp.test_reports import close_for_preview
 from webapp import create_app
 from webapp.extensions import db
 from webapp.security import CONTENT_SECURITY_POLICY
@@ -82,6 +83,7 @@ def test_a_view_with_its_own_policy_keeps_it(client, session):
     _, people = f.team(session, 3)
     cycle = f.launched(session, people)
     participant = cycle.participants[0]
+    close_for_preview(participant)
     sign_in(client.application, client)
     response = client.get(preview_url(participant))  # the console's report preview
     assert response.status_code == 200
