@@ -169,6 +169,19 @@ def update_bank(session: Session, key: str, text: str, *, source: str | None = N
             "(duplicate the bank to save it under a new key)",
             _key_line(text),
         )
+    before = _parse(stored.source, source)
+    if bank.version == before.version and bank.to_snapshot() != before.to_snapshot():
+        # Drafts, reports and trends tell bank contents apart by key and version.
+        raise BankError(
+            source,
+            [
+                (
+                    "version",
+                    f"is still {bank.version!r} but the questions changed; give the bank a"
+                    " new version so cycles and reports can tell the two apart",
+                )
+            ],
+        )
     stored.source = text
     session.flush()
     return bank

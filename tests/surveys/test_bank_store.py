@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import sqlalchemy as sa
 
@@ -108,13 +110,30 @@ def test_duplicate_of_an_unknown_bank_is_refused(session):
         bank_store.duplicate_bank(session, "nope", "copy")
 
 
+def edited(text: str) -> str:
+    """A changed bank with a new version, as an edit must be."""
+    changed = text.replace("title: ", "title: Edited ", 1)
+    return re.sub(r"^version: .*$", 'version: "2027.1"', changed, count=1, flags=re.M)
+
+
 def test_update_edits_a_custom_bank(session):
     bank_store.duplicate_bank(session, "pulse", "pulse_copy")
-    text = bank_store.bank_source(session, "pulse_copy").replace("title: ", "title: Edited ", 1)
+    text = edited(bank_store.bank_source(session, "pulse_copy"))
     bank = bank_store.update_bank(session, "pulse_copy", text)
     assert bank.title.startswith("Edited ")
     assert bank_store.get_bank(session, "pulse_copy").title == bank.title
     assert bank_store.bank_source(session, "pulse_copy") == text
+
+
+def test_changed_questions_need_a_new_version(session):
+    """Drafts, reports and trends tell bank contents apart by key and version."""
+    bank_store.duplicate_bank(session, "pulse", "pulse_copy")
+    before = bank_store.bank_source(session, "pulse_copy")
+    same_version = before.replace("title: ", "title: Edited ", 1)
+    with pytest.raises(BankError, match="new version"):
+        bank_store.update_bank(session, "pulse_copy", same_version)
+    assert bank_store.bank_source(session, "pulse_copy") == before
+    bank_store.update_bank(session, "pulse_copy", before)  # unchanged: fine
 
 
 def test_update_refuses_bundled_banks_key_changes_and_invalid_text(session):

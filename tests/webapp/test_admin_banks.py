@@ -222,7 +222,8 @@ def test_duplicate_then_edit_round_trip(app, hr_client):
 
     form = hr_client.get("/admin/banks/pulse_2027/edit").get_data(as_text=True)
     assert textarea(form) == copy
-    edited = copy.replace("title: ", "title: Edited ", 1)
+    changed = copy.replace("title: ", "title: Edited ", 1)
+    edited = re.sub(r"^version: .*$", 'version: "2027.1"', changed, count=1, flags=re.M)
     response = hr_client.post("/admin/banks/pulse_2027/edit", data={"text": edited})
     assert response.status_code == 303
     assert custom_sources(app)["pulse_2027"] == edited
