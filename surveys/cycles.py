@@ -196,6 +196,7 @@ def start_nominations(
     if cycle.nomination_mode != NominationMode.PARTICIPANT:
         raise DomainError("this cycle suggests peers from the org chart; it has no nominations")
     _require_participants(cycle)
+    lock_cycle(session, cycle)
     cycle.move_to(CycleState.NOMINATING)
     session.flush()
     for participant in cycle.participants:
@@ -245,6 +246,7 @@ def launch_cycle(
     """
     now = now or utcnow()
     _require_participants(cycle)
+    lock_cycle(session, cycle)
     if cycle.state not in (CycleState.DRAFT, CycleState.NOMINATING):
         raise IllegalTransition(
             f"cycle {cycle.name!r} is {cycle.state.value}; only a new cycle launches"
@@ -397,9 +399,22 @@ def _fmt(day: date | None) -> str:
     return day.strftime("%d %B %Y").lstrip("0") if day else ""
 
 
+def lock_cycle(session: Session, cycle: Cycle) -> None:
+    """Take the cycle's row lock and re-read it, before a state change.
+
+    Two HR tabs (or a double click, or the scheduler) moving the same cycle at once: the
+    second waits for the first to commit, then sees the new state and is refused, instead
+    of launching twice or emailing everyone twice. (PostgreSQL; SQLite serialises writers
+    anyway.) Pending changes to the cycle are flushed first so the re-read keeps them.
+    """
+    session.flush()
+    session.refresh(cycle, with_for_update=True)
+
+
 def close_cycle(session: Session, cycle: Cycle, *, now: datetime | None = None) -> int:
     """open → closed. Links stop working at once; unsubmitted drafts are deleted (they name
     their rater). Returns the number of responses."""
+    lock_cycle(session, cycle)
     cycle.move_to(CycleState.CLOSED)
     cycle.closed_at = now or utcnow()
     session.execute(

@@ -26,6 +26,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from scoring import RELATIONSHIPS
+from surveys.cycles import lock_cycle
 from surveys.db import utcnow
 from surveys.emails import queue_email
 from surveys.errors import DomainError
@@ -86,6 +87,7 @@ def release_cycle(
     Destroys the cycle's pseudonym key, so responses can never again be linked to a rater
     (DESIGN §3). The cycle is scored once for all participants.
     """
+    lock_cycle(session, cycle)
     cycle.check_move(CycleState.RELEASED)
     now = now or utcnow()
     scored = score_cycle(session, cycle)

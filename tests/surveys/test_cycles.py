@@ -11,6 +11,7 @@ from surveys.models import (
     AccessToken,
     Assignment,
     AssignmentStatus,
+    Cycle,
     CycleState,
     OutboxMessage,
     Relationship,
@@ -188,3 +189,43 @@ def test_one_failing_cycle_does_not_stop_the_schedule(session, monkeypatch):
     assert result["reminded"] > 0
     assert {m.cycle_id for m in reminders} == {second.id}
     assert len(reminders) == result["reminded"]
+
+
+def test_two_launches_at_once_launch_once(session):
+    """A double click or two HR tabs: the second launch waits for the first, then is refused."""
+    import threading
+
+    from sqlalchemy.orm import Session
+
+    engine = session.get_bind()
+    if engine.dialect.name != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite serialises writers anyway")
+    _boss, team = f.team(session, 4)
+    cycle_id = f.cycle(session, team).id
+    session.commit()
+    first = Session(engine)
+    cycles.launch_cycle(first, first.get(Cycle, cycle_id), base_url=f.BASE_URL, allow_short=True)
+    outcome = {}
+
+    def second_launch():
+        with Session(engine) as other:
+            try:
+                cycles.launch_cycle(
+                    other, other.get(Cycle, cycle_id), base_url=f.BASE_URL, allow_short=True
+                )
+                other.commit()
+                outcome["second"] = "launched"
+            except IllegalTransition:
+                outcome["second"] = "refused"
+
+    thread = threading.Thread(target=second_launch)
+    thread.start()
+    thread.join(timeout=1)
+    assert thread.is_alive(), "the second launch should wait for the first one's lock"
+    first.commit()
+    first.close()
+    thread.join(timeout=30)
+    assert outcome == {"second": "refused"}
+    session.expire_all()
+    emails = session.scalar(select(func.count(OutboxMessage.id)))
+    assert emails == len({a.rater_id for a in session.scalars(select(Assignment))})
