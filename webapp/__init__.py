@@ -57,9 +57,6 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(reports.bp)
     app.register_blueprint(reports.links)
     api.init_app(app)  # /api/v1 and its OpenAPI document
-    from webapp import throttle
-
-    throttle.init_app(app)
     if app.config["DEV_PAGES"]:
         from webapp import dev
 

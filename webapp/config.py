@@ -45,6 +45,7 @@ def from_env(instance_path: str | Path, env: dict[str, str] | None = None) -> di
         #: Requests per API token, and unknown-link requests per client address.
         "API_RATELIMIT": env.get("API_RATELIMIT", "300 per minute"),
         "LINK_GUESS_LIMIT": env.get("LINK_GUESS_LIMIT", "60 per 10 minutes"),
+        "API_TOKEN_GUESS_LIMIT": env.get("API_TOKEN_GUESS_LIMIT", "60 per 10 minutes"),
         #: If Redis (the limiter's storage) is down, count in memory per process meanwhile.
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "DEV_PAGES": not production,

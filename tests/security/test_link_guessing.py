@@ -8,6 +8,7 @@ from surveys.models import Employee
 from tests import factories
 from tests.conftest import TEST_CONFIG
 from webapp import create_app
+from webapp.extensions import db
 
 
 @pytest.fixture(autouse=True)
@@ -57,3 +58,17 @@ def test_behind_a_proxy_the_budget_follows_the_forwarded_client_address(app):
     assert client.get("/s/guess", headers=first).status_code == 429
     # Another client behind the same proxy has its own budget.
     assert client.get("/s/guess", headers={"X-Forwarded-For": "203.0.113.8"}).status_code == 404
+    with behind_proxy.app_context():
+        db.engine.dispose()  # its own pool: close it rather than leave it to the GC
+
+
+def test_a_valid_link_works_even_after_the_budget_is_spent(client, session):
+    """Behind a proxy without PROXY_HOPS every rater shares one address: stale links
+    clicked by some must never lock the others out."""
+    _boss, team = factories.team(session, size=3)
+    factories.launched(session, team)
+    token = factories.links(session)[0]
+    for n in range(6):
+        client.get(f"/s/stale{n}")
+    assert client.get("/s/stale-again").status_code == 429
+    assert client.get(f"/s/{token}").status_code == 200

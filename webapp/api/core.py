@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException, default_exceptions
 from surveys import accounts, audit
 from surveys.errors import DomainError, NotFound
 from surveys.models import Cycle, User, UserRole
+from webapp import throttle
 from webapp.extensions import db, limiter
 
 PREFIX = "/api/v1"
@@ -68,6 +69,8 @@ def _authenticate() -> None:
 
 
 def _unauthorized(message: str, *, invalid: bool = True) -> NoReturn:
+    if invalid and not throttle.spend("api-token", throttle.API_TOKEN_GUESS_LIMIT):
+        abort(429, message="too many refused API tokens from this address; try again later")
     challenge = REALM + (', error="invalid_token"' if invalid else "")
     abort(401, message=message, headers={"WWW-Authenticate": challenge})
 
