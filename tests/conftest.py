@@ -88,6 +88,8 @@ def _app(database_url, tmp_path_factory):
 def app(_app):
     """The app with an empty database; every table is emptied after the test."""
     saved = dict(_app.config)
+    with _app.app_context():
+        limiter.reset()
     yield _app
     _app.config.clear()
     _app.config.update(saved)

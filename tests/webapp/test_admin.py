@@ -11,17 +11,10 @@ from surveys import accounts, responses
 from surveys.models import Assignment, Relationship, User, UserRole
 from tests import factories as f
 from webapp.admin.auth import role_required, safe_next
-from webapp.extensions import db, limiter
+from webapp.extensions import db
 
 PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits(app):
-    limiter.reset()
-    yield
-    limiter.reset()
 
 
 # Fixtures open their own short app contexts: a test that holds one open (the ``session``

@@ -14,21 +14,7 @@ from surveys import bank_store
 from surveys.models import AuditEvent, CustomBank, UserRole
 from tests.surveys.test_banks import MINIMAL
 from tests.webapp.test_admin import CSRF, add_user, login
-from webapp.extensions import db, limiter
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits(app):
-    limiter.reset()
-    yield
-    limiter.reset()
-
-
-@pytest.fixture
-def hr_client(app, client):
-    add_user(app)
-    assert login(client).status_code == 302
-    return client
+from webapp.extensions import db
 
 
 def custom_sources(app) -> dict[str, str]:

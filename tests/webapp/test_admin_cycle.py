@@ -23,16 +23,9 @@ from surveys.models import (
 from tests import factories as f
 from tests.surveys.test_reports import build_cycle
 from tests.webapp.console import audit_events, csrf_token, sign_in
-from webapp.extensions import db, limiter
+from webapp.extensions import db
 
 SECRET_COMMENT = "Distinctive comment text 9c1e"
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits(app):
-    limiter.reset()
-    yield
-    limiter.reset()
 
 
 # Data is built in short app contexts of its own: a test holding one open across client

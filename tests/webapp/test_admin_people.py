@@ -6,30 +6,15 @@ import html
 import re
 from urllib.parse import urlsplit
 
-import pytest
 from sqlalchemy import select
 
 from surveys.models import AuditEvent, Employee
 from tests import factories as f
 from tests.webapp.test_admin import CSRF, add_user, login
-from webapp.extensions import db, limiter
+from webapp.extensions import db
 
 HEADER = "employee_id,name,email,manager_id,department"
 PAYLOAD = re.compile(r'<input id="payload" name="payload" type="hidden" value="([^"]+)"')
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits(app):
-    limiter.reset()
-    yield
-    limiter.reset()
-
-
-@pytest.fixture
-def hr_client(app, client):
-    add_user(app)
-    assert login(client).status_code == 302
-    return client
 
 
 def seed(app, *people) -> None:

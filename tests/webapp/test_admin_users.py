@@ -10,19 +10,12 @@ from sqlalchemy import select
 from surveys import accounts, audit
 from surveys.models import ApiToken, AuditEvent, User, UserRole
 from webapp.admin.users import AUDIT_PAGE_SIZE, compact
-from webapp.extensions import db, limiter
+from webapp.extensions import db
 
 PASSWORD = "correct horse battery staple"
 NEW_PASSWORD = "another long passphrase here"
 CSRF = re.compile(r'name="csrf_token" (?:type="hidden" )?value="([^"]+)"')
 RAW_TOKEN = re.compile(r'value="(f360_[^"]+)"')
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits(app):
-    limiter.reset()
-    yield
-    limiter.reset()
 
 
 # Short app contexts only: one held open across client requests would share ``g``, where

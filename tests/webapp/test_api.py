@@ -25,7 +25,6 @@ from surveys.models import (
 from surveys.scores_csv import score_csv
 from tests import factories as f
 from tests.surveys.test_reports import build_cycle
-from webapp.extensions import limiter
 
 API = "/api/v1"
 PASSWORD = "correct horse battery staple"
@@ -58,13 +57,6 @@ FORBIDDEN_FIELDS = {
 #: Substrings no response field name may contain (``n_raters`` is a count, allowed).
 FORBIDDEN_PARTS = ("pseudonym", "token", "rater_", "response_id", "submitted_")
 ALLOWED = {"n_raters"}
-
-
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits(app):
-    limiter.reset()
-    yield
-    limiter.reset()
 
 
 def make_token(session, email="hr@example.com", role=UserRole.HR) -> str:

@@ -10,6 +10,8 @@ the same headers.
 
 from __future__ import annotations
 
+import re
+
 from flask import Response, abort, current_app, url_for
 
 from surveys.errors import NotFound
@@ -34,6 +36,10 @@ def _released_report(token: str) -> ReportData:
     return report_from_json(version.data)
 
 
+#: Characters kept in a download's file name; anything else becomes "_".
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
 @links.get("/r/<token>")
 def participant_report(token: str) -> Response:
     report = _released_report(token)
@@ -50,7 +56,10 @@ def participant_report_pdf(token: str) -> Response:
 def pdf_response(report: ReportData, filename: str) -> Response:
     pdf = report_pdf(report, current_app._get_current_object())  # type: ignore[attr-defined]
     response = Response(pdf, mimetype="application/pdf")
-    response.headers["Content-Disposition"] = f'inline; filename="{filename}"'
+    # The name may carry an employee id (any text HR imported): keep the header one plain
+    # ASCII parameter, so quotes cannot add parameters and a server can encode it.
+    safe = _UNSAFE_FILENAME.sub("_", filename)
+    response.headers["Content-Disposition"] = f'inline; filename="{safe}"'
     return response
 
 
