@@ -138,3 +138,10 @@ def test_demo_in_production_creates_no_account(runner, app):
     assert "feedback360 users create --admin" in result.output
     with app.app_context():
         assert accounts.list_users(db.session) == []
+
+
+def test_dev_pages_answer_only_this_machine(client, runner):
+    runner.invoke(args=["demo"])
+    assert client.get("/dev/outbox").status_code == 200
+    remote = client.get("/dev/outbox", environ_overrides={"REMOTE_ADDR": "192.0.2.7"})
+    assert remote.status_code == 404
