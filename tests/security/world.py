@@ -157,7 +157,7 @@ def cycle_for(rule: str, world: World) -> tuple[int, int]:
     """(cycle id, participant id) that makes sense for ``rule``'s kind of page."""
     if "/cycles/new/" in rule:
         return world.draft_cycle, world.nominating_participant
-    if "nominations" in rule:
+    if "nominations" in rule or (rule.startswith("/admin/") and rule.endswith("/launch")):
         return world.nominating_cycle, world.nominating_participant
     if any(word in rule for word in ("release", "export", "participants", "scores")):
         return world.released_cycle, world.participant

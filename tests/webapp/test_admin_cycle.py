@@ -402,3 +402,49 @@ def test_nominations_of_another_cycle_are_404(app, client, nominating, open_cycl
     assert client.get(url).status_code == 403
     url = f"/admin/cycles/{nominating.id}/nominations/999999"
     assert client.get(url).status_code == 404
+
+
+# -- opening the surveys after nominations ---------------------------------------------------
+
+
+def test_hr_opens_the_surveys_of_a_nominating_cycle(app, client, nominating):
+    sign_in(app, client)
+    page = _page(client, nominating.id)
+    assert "Open the surveys" in page
+    url = f"/admin/cycles/{nominating.id}/launch"
+
+    unconfirmed = client.post(url, data={})
+    assert unconfirmed.status_code == 422
+    assert "Tick the box to confirm that the surveys should open." in unconfirmed.get_data(
+        as_text=True
+    )
+    assert _cycle(app, nominating.id).state == CycleState.NOMINATING
+
+    response = client.post(url, data={"confirm": "y"}, follow_redirects=True)
+    assert "The surveys are open: " in response.get_data(as_text=True)
+    assert _cycle(app, nominating.id).state == CycleState.OPEN
+    assert _outbox(app, "invite") > 0
+    (event,) = audit_events(app, "cycle.launch")
+    assert event.detail["assignments"] >= 4  # self, manager and the two proposed peers
+    assert client.post(url, data={"confirm": "y"}).status_code == 403  # only once
+
+
+def test_opening_with_too_few_peers_names_who_and_needs_the_extra_tick(app, client):
+    with app.app_context():
+        session = db.session
+        boss = f.employee(session, "B", "Bo Boss")
+        ann = f.employee(session, "A", "Ann Lead", boss)
+        cycle = f.cycle(session, [ann], nomination_mode="participant", peer_min=2, peer_max=3)
+        cycles.start_nominations(session, cycle, base_url=f.BASE_URL)
+        session.commit()
+        cycle_id = cycle.id
+    sign_in(app, client)
+    url = f"/admin/cycles/{cycle_id}/launch"
+    refused = client.post(url, data={"confirm": "y"})
+    assert refused.status_code == 422
+    assert "Ann Lead (0)" in refused.get_data(as_text=True)
+    assert _cycle(app, cycle_id).state == CycleState.NOMINATING
+    assert audit_events(app, "cycle.launch") == []
+    allowed = client.post(url, data={"confirm": "y", "allow_short": "y"})
+    assert allowed.status_code == 302
+    assert _cycle(app, cycle_id).state == CycleState.OPEN

@@ -28,13 +28,19 @@ from surveys.models import (
 from surveys.status import cycle_status, responses_by_day, waiting_raters
 from webapp.admin import bp
 from webapp.admin.cycle_chart import response_chart
-from webapp.admin.cycle_forms import ActionForm, CloseForm, DeadlineForm, csrf_failed
+from webapp.admin.cycle_forms import (
+    ActionForm,
+    CloseForm,
+    DeadlineForm,
+    LaunchForm,
+    csrf_failed,
+)
 from webapp.extensions import db
 
 #: What HR may do to a cycle in each state (the page shows only these).
 ACTIONS: dict[CycleState, frozenset[str]] = {
     CycleState.DRAFT: frozenset(),
-    CycleState.NOMINATING: frozenset({"extend", "nominations"}),
+    CycleState.NOMINATING: frozenset({"extend", "nominations", "launch"}),
     CycleState.OPEN: frozenset({"remind", "extend", "close", "waiting", "rates"}),
     CycleState.CLOSED: frozenset({"release", "rates", "scores"}),
     CycleState.RELEASED: frozenset({"release", "rates", "scores"}),
@@ -69,6 +75,8 @@ def cycle_page(
     *,
     deadline_form: DeadlineForm | None = None,
     close_form: CloseForm | None = None,
+    launch_form: LaunchForm | None = None,
+    launch_error: str | None = None,
     status_code: int = 200,
 ) -> tuple[str, int]:
     status = cycle_status(db.session, cycle)
@@ -85,6 +93,8 @@ def cycle_page(
         chart=response_chart(series, status.total.invited) if series else None,
         deadline_form=deadline_form or DeadlineForm(formdata=None),
         close_form=close_form or CloseForm(formdata=None),
+        launch_form=launch_form or LaunchForm(formdata=None),
+        launch_error=launch_error,
         action_form=ActionForm(),
     )
     return html, status_code
@@ -167,6 +177,35 @@ def close(cycle_id: int):
     db.session.commit()
     flash(f"The cycle is closed with {responses} responses.", "info")
     return _back(found, "release")
+
+
+@bp.post("/cycles/<int:cycle_id>/launch")
+def launch(cycle_id: int):
+    """nominating → open: the raters' surveys open with the approved nominations."""
+    found = load_cycle(cycle_id)
+    _refuse("launch", found)
+    form = LaunchForm()
+    if not form.validate_on_submit():
+        if csrf_failed(form):
+            abort(400)
+        return cycle_page(found, launch_form=form, status_code=422)
+    try:
+        report = cycles.launch_cycle(
+            db.session,
+            found,
+            base_url=current_app.config["BASE_URL"],
+            allow_short=form.allow_short.data,
+        )
+    except DomainError as error:
+        db.session.rollback()
+        return cycle_page(found, launch_form=form, launch_error=str(error), status_code=422)
+    _record("cycle.launch", found, {"assignments": report.assignments, "emails": report.emails})
+    db.session.commit()
+    emails = f"{report.emails} rater{'s' if report.emails != 1 else ''}"
+    flash(f"The surveys are open: {emails} emailed their links.", "info")
+    for warning in report.warnings[:10]:
+        flash(warning, "info")
+    return _back(found)
 
 
 # -- nominations ----------------------------------------------------------------------------

@@ -23,6 +23,19 @@ class CloseForm(FlaskForm):
     )
 
 
+class LaunchForm(FlaskForm):
+    confirm = BooleanField(
+        "Yes, open the surveys now",
+        validators=[DataRequired("Tick the box to confirm that the surveys should open.")],
+        description="Nominations end; every rater gets an email with their survey links.",
+    )
+    allow_short = BooleanField(
+        "Open even where someone has fewer peers than the minimum",
+        description="Otherwise the launch is refused and names who is short; HR can add"
+        " raters while the cycle is open.",
+    )
+
+
 class ReleaseForm(FlaskForm):
     confirm = BooleanField(
         "Yes, release every report now",

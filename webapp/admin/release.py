@@ -118,10 +118,15 @@ def release_all(cycle_id: int):
     )
     db.session.commit()
     flash(
-        f"Released {summary.reports} reports; {summary.emails} emails with report links queued.",
+        f"Released {_count(summary.reports, 'report')};"
+        f" {_count(summary.emails, 'email')} with report links queued.",
         "info",
     )
     return redirect(url_for(".release", cycle_id=found.id))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 # -- preview --------------------------------------------------------------------------------

@@ -485,7 +485,8 @@ def _open(cycle: Cycle, *, allow_short: bool) -> str:
         audit.record(
             db.session, _me(), "cycle.open_nominations", _target(cycle), {"participants": sent}
         )
-        return f"Nominations are open: {sent} participants were emailed their link."
+        who = "1 participant was" if sent == 1 else f"{sent} participants were"
+        return f"Nominations are open: {who} emailed their link."
     report = cycles.launch_cycle(db.session, cycle, base_url=base_url, allow_short=allow_short)
     audit.record(
         db.session,
