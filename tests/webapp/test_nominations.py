@@ -202,3 +202,18 @@ def test_participant_cannot_override_an_approved_list(session):
     nominations.approve_nominations(session, participant, [p.id for p in team[2:5]])
     with pytest.raises(DomainError, match="already approved"):
         nominations.submit_nominations(session, participant, chosen, base_url=f.BASE_URL)
+
+
+def test_searching_keeps_everyone_ticked_so_far(client, org):
+    """The search posts the ticks along: a colleague ticked before a search stays ticked
+    even when the search no longer lists them, and nothing is saved by searching."""
+    bea = org.peers[0]
+    reply = client.post(
+        f"/n/{org.link}", data={"action": "search", "q": "sales", "nominee": [str(bea.id)]}
+    )
+    assert reply.status_code == 200
+    ticked = listed(reply)
+    assert ticked[bea.id] is True  # kept, though "sales" does not match Bea
+    assert ticked[org.sue.id] is False
+    assert client.get(f"/n/{org.link}").status_code == 200
+    assert not any(listed(client.get(f"/n/{org.link}")).values())  # nothing was saved

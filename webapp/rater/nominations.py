@@ -29,7 +29,7 @@ def _chosen_ids() -> list[int]:
 
 
 def _page(template: str, token: str, participant, chosen: list[int], status: int = 200):
-    query = request.args.get("q", "")
+    query = request.values.get("q", "")
     candidates = nominations.eligible_peers(db.session, participant, query)
     chosen_people = list(db.session.scalars(select(Employee).where(Employee.id.in_(chosen))))
     listed = {e.id for e in candidates}
@@ -69,6 +69,9 @@ def _save_list(token: str, purpose: TokenPurpose, template: str, service, messag
     if not SurveyForm().validate_on_submit():
         abort(400)
     chosen = _chosen_ids()
+    if request.form.get("action") == "search":
+        # Not a save: show the matches, with everyone ticked so far still ticked.
+        return _page(template, token, participant, chosen)
     try:
         result = service(participant, chosen)
     except DomainError as error:
