@@ -180,7 +180,13 @@ def test_a_connection_dropped_mid_submit_keeps_the_draft_and_stores_nothing(
     cycle, link = rating_link
     _answer_everything(client, link, cycle)
     draft_before = dict(session.get(Draft, _assignment(session, link).id).answers)
-    killer = sa.create_engine(postgres_app.config["SQLALCHEMY_DATABASE_URI"], poolclass=NullPool)
+    # Autocommit: pg_stat_activity is a snapshot per transaction, so polling it inside one
+    # transaction would never see the backend go.
+    killer = sa.create_engine(
+        postgres_app.config["SQLALCHEMY_DATABASE_URI"],
+        poolclass=NullPool,
+        isolation_level="AUTOCOMMIT",
+    )
     dropped: list[int] = []
 
     def drop_connection(conn, cursor, statement, parameters, context, executemany):
