@@ -24,7 +24,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
-from sqlalchemy import func, insert, inspect, select, update
+from sqlalchemy import ColumnElement, func, insert, inspect, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from surveys.errors import DomainError
@@ -779,6 +779,22 @@ class EmployeePage:
         return max(1, -(-self.total // self.per_page))
 
 
+def matching(text: str) -> list[ColumnElement[bool]]:
+    """Conditions for people whose name, email, employee id or department contains every
+    word of ``text`` (any case; typed text, so "%" and "_" match themselves).
+
+    Every word must match somewhere: "eng ada" finds Ada in Engineering. Shared by the
+    console's people search and the API's ``search=``.
+    """
+    return [
+        Employee.name.icontains(word, autoescape=True)
+        | Employee.email.icontains(word, autoescape=True)
+        | Employee.external_id.icontains(word, autoescape=True)
+        | Employee.department.icontains(word, autoescape=True)
+        for word in text.split()
+    ]
+
+
 def search_employees(
     session: Session,
     query: str = "",
@@ -792,15 +808,7 @@ def search_employees(
     ``active`` None lists everyone; ``page`` is 1-based and clamped to the pages there are,
     so a stale link past the end shows the last page rather than nothing.
     """
-    condition = select(Employee.id)
-    words = query.split()
-    for word in words:  # every word must match somewhere: "eng ada" finds Ada in Engineering
-        condition = condition.where(
-            Employee.name.icontains(word, autoescape=True)
-            | Employee.email.icontains(word, autoescape=True)
-            | Employee.external_id.icontains(word, autoescape=True)
-            | Employee.department.icontains(word, autoescape=True)
-        )
+    condition = select(Employee.id).where(*matching(query))
     if active is not None:
         condition = condition.where(Employee.active.is_(active))
     total = session.scalar(select(func.count()).select_from(condition.subquery())) or 0

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flask_smorest import abort
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from surveys.employees import (
@@ -14,6 +14,7 @@ from surveys.employees import (
     ImportPlan,
     RowError,
     apply_import,
+    matching,
     plan_import,
 )
 from surveys.models import Employee
@@ -61,23 +62,11 @@ def _filtered(args: Mapping[str, Any]) -> Any:
     department = _text(args.get("department"))
     if department:
         query = query.where(func.lower(Employee.department) == department.lower())
-    search = _text(args.get("search"))
-    if search:
-        # Typed text, not a pattern: "%" and "_" match themselves.
-        query = query.where(
-            or_(
-                Employee.name.icontains(search, autoescape=True),
-                Employee.email.icontains(search, autoescape=True),
-                Employee.external_id.icontains(search, autoescape=True),
-                Employee.department.icontains(search, autoescape=True),
-            )
-        )
-    return query
+    return query.where(*matching(_text(args.get("search"))))
 
 
 def _text(value: str | None) -> str:
-    # PostgreSQL refuses NUL in text; nobody's name contains one.
-    return (value or "").replace("\x00", "").strip()
+    return (value or "").strip()  # NUL never gets here: webapp.security refuses it
 
 
 def _employee(person: Employee) -> dict[str, Any]:
