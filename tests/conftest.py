@@ -50,6 +50,20 @@ def _postgres_url() -> tuple[str | None, str]:
     return base.set(database=name).render_as_string(hide_password=False), ""
 
 
+def redis_url() -> tuple[str | None, str]:
+    """``TEST_REDIS_URL`` if a Redis server answers there, else ``None`` and why."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if not url:
+        return None, "TEST_REDIS_URL is not set (e.g. redis://127.0.0.1:6379/15)"
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError as error:
+        return None, f"Redis at {url} unreachable: {error}"
+    return url, ""
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def database_url(request, tmp_path_factory):
     if request.param == "sqlite":

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import func, select
 
 from surveys.models import OutboxMessage, OutboxStatus
-from tests.conftest import SmtpServer, _free_port, _SmtpSink
+from tests.conftest import SmtpServer, _free_port, _SmtpSink, redis_url
 from webapp import jobs
 
 FEEDBACK360 = Path(sys.executable).with_name("feedback360")
@@ -39,19 +39,6 @@ def wait_for(condition, timeout: float = 20.0, what: str = "condition", interval
 def closed_port() -> int:
     """A local port nobody listens on (bound, then released)."""
     return _free_port()
-
-
-def redis_url() -> tuple[str | None, str]:
-    url = os.environ.get("TEST_REDIS_URL")
-    if not url:
-        return None, "TEST_REDIS_URL is not set (e.g. redis://127.0.0.1:6379/15)"
-    import redis
-
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-    except redis.RedisError as error:
-        return None, f"Redis at {url} unreachable: {error}"
-    return url, ""
 
 
 @pytest.fixture

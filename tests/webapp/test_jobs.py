@@ -29,6 +29,7 @@ from surveys.models import (
     Participant,
     Relationship,
 )
+from tests.conftest import redis_url as _redis_url
 from webapp import create_app, jobs
 from webapp.cli.serve import build_server, start_embedded_worker
 from webapp.config import ConfigError
@@ -68,19 +69,6 @@ def sqlite_queue(app, tmp_path, memory_queue_after):
     app.config["QUEUE_URL"] = f"sqlite:///{tmp_path / 'queue.db'}"
     jobs.init_app(app)
     return app.config["QUEUE_URL"]
-
-
-def _redis_url() -> tuple[str | None, str]:
-    url = os.environ.get("TEST_REDIS_URL")
-    if not url:
-        return None, "TEST_REDIS_URL is not set (e.g. redis://127.0.0.1:6379/15)"
-    import redis
-
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-    except redis.RedisError as error:
-        return None, f"Redis at {url} unreachable: {error}"
-    return url, ""
 
 
 @pytest.fixture
