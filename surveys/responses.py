@@ -14,6 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import CursorResult, delete, insert, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from surveys.banks import Bank
 from surveys.db import utcnow
@@ -69,6 +70,9 @@ def open_assignment(session: Session, raw_token: str) -> Assignment:
     """The assignment behind a rating link, or NotFound (forged, other purpose, closed)."""
     token = resolve_token(session, raw_token, TokenPurpose.RATE)
     assert token.assignment is not None
+    # The token query loaded the cycle, but the session holds it only weakly: hand it to
+    # the assignment, or the first ``assignment.cycle`` selects it again.
+    set_committed_value(token.assignment, "cycle", token.cycle)
     return token.assignment
 
 
@@ -151,12 +155,20 @@ def save_draft(session: Session, assignment: Assignment, answers: Answers) -> An
     if draft is None:
         draft = Draft(assignment_id=assignment.id, answers={}, comments={})
         session.add(draft)
-    draft.answers = {**draft.answers, **answers.ratings}
-    comments = {**draft.comments, **answers.comments}
-    draft.comments = {k: v for k, v in comments.items() if v}
+    saved = _merged(Answers(dict(draft.answers), dict(draft.comments)), answers)
+    draft.answers, draft.comments = saved.ratings, saved.comments
     draft.updated_at = utcnow()
     session.flush()
     return Answers(ratings=dict(draft.answers), comments=dict(draft.comments))
+
+
+def _merged(saved: Answers, new: Answers) -> Answers:
+    """``new`` over ``saved``: new ratings win, an empty comment clears the saved one."""
+    comments = {**saved.comments, **new.comments}
+    return Answers(
+        ratings={**saved.ratings, **new.ratings},
+        comments={k: v for k, v in comments.items() if v},
+    )
 
 
 def _move(session: Session, assignment: Assignment, target: AssignmentStatus) -> None:
@@ -203,18 +215,31 @@ def pseudonym(cycle: Cycle, rater_id: int) -> str:
     return hmac.new(cycle.pseudonym_key, str(rater_id).encode(), hashlib.sha256).hexdigest()
 
 
-def submit(session: Session, assignment: Assignment, *, now: datetime | None = None) -> str:
-    """Turn the draft into an anonymous Response; returns the response id.
+class Incomplete(DomainError):
+    """Required questions are unanswered; nothing was submitted."""
 
-    The assignment is claimed first (a conditional UPDATE), so of two racing submits one
-    wins and the other gets AlreadySubmitted, and the draft read afterwards includes every
-    autosave that committed before. Raises DomainError when required answers are missing
-    (the claim is released) or the cycle is not open.
+
+def submit(
+    session: Session,
+    assignment: Assignment,
+    posted: Answers | None = None,
+    *,
+    now: datetime | None = None,
+) -> str:
+    """Turn the draft, with ``posted`` answers over it, into an anonymous Response.
+
+    Returns the response id. The assignment is claimed first (a conditional UPDATE), so of
+    two racing submits one wins and the other gets AlreadySubmitted, and the draft read
+    afterwards includes every autosave that committed before. Raises Incomplete when
+    required answers are missing (the claim is released; the caller saves ``posted`` as
+    the draft so nothing typed is lost) or DomainError when the cycle is not open.
     """
     _require_open(assignment)
     _move(session, assignment, AssignmentStatus.SUBMITTED)
     bank = cycle_bank(assignment.cycle)
     answers = load_draft(session, assignment)
+    if posted is not None:
+        answers = _merged(answers, posted)
     missing = missing_required(bank, answers)
     if missing:
         session.execute(
@@ -224,7 +249,7 @@ def submit(session: Session, assignment: Assignment, *, now: datetime | None = N
             .execution_options(synchronize_session=False)
         )
         session.expire(assignment, ["status"])
-        raise DomainError(f"{len(missing)} required question(s) still need an answer.")
+        raise Incomplete(f"{len(missing)} required question(s) still need an answer.")
     response_id = _store_response(session, assignment, bank, answers, now or utcnow())
     session.execute(delete(Draft).where(Draft.assignment_id == assignment.id))
     return response_id

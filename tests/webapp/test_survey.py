@@ -562,6 +562,63 @@ def test_database_hiccup_on_submit_is_a_503_and_a_retry_succeeds(
     assert assignment_of(session, link).status == AssignmentStatus.SUBMITTED
 
 
+def test_a_hiccup_on_submit_keeps_the_answers_posted_with_it(
+    session, client, link, bank, monkeypatch
+):
+    """The final page's comment arrives with the submit itself: it must not be lost."""
+    answer_everything(client, link, bank)
+    keep = bank.open_questions[0].id
+
+    def lost_connection(*args, **kwargs):
+        raise OperationalError("INSERT INTO responses", {}, Exception("server closed"))
+
+    monkeypatch.setattr(responses, "_store_response", lost_connection)
+    reply = post(client, link, {f"c:{keep}": "Typed on the last page"}, action="submit", section=4)
+    assert reply.status_code == 503
+    assert draft_of(session, link).comments == {keep: "Typed on the last page"}
+    assert count_responses(session) == 0
+
+
+def test_an_incomplete_submit_saves_the_answers_posted_with_it(session, client, link, bank):
+    required = next(i for i in bank.competencies[0].items if i.required)
+    keep = bank.open_questions[0].id
+    reply = post(client, link, {f"c:{keep}": "Before I forget"}, action="submit", section=4)
+    assert reply.status_code == 302
+    assert "section=0" in reply.location
+    assert "check=1" in reply.location
+    assert draft_of(session, link).comments == {keep: "Before I forget"}
+    assert NEEDS_ANSWER in Page.of(client.get(reply.location)).item(required.id).text
+    assert assignment_of(session, link).status == AssignmentStatus.IN_PROGRESS
+    assert count_responses(session) == 0
+
+
+def test_a_submit_is_one_transaction_of_few_statements(app, session, client, link, bank):
+    """Throughput guard: the submit path claims, reads the draft, inserts, deletes: no
+    draft save first, no re-reading of what the link's query already loaded."""
+    from sqlalchemy import event
+
+    from webapp.extensions import db
+
+    answer_everything(client, link, bank)
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args):
+        statements.append(statement.split(None, 1)[0].upper())
+
+    keep = bank.open_questions[0].id
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        reply = post(client, link, {f"c:{keep}": "Thanks"}, action="submit", section=4)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert reply.status_code == 302
+    assert count_responses(session) == 1
+    # token + claim + draft, then response, its answers, its comment, draft deleted
+    assert statements == ["SELECT", "UPDATE", "SELECT", "INSERT", "INSERT", "INSERT", "DELETE"]
+
+
 def test_lost_session_cookie_shows_the_posted_answers_again_with_a_fresh_token(app):
     """A phone restored the tab without its cookie: nothing is saved, nothing is lost."""
     from tests import factories as f

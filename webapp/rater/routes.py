@@ -86,6 +86,9 @@ def save_section(token: str):
     sections = survey_sections(bank, assignment, responses.Answers())
     index = min(max(request.form.get("section", 0, type=int), 0), len(sections) - 1)
     checked = responses.clean_answers(bank, *posted_answers(request.form))
+    action = request.form.get("action", "next")
+    if action == "submit" and not checked.errors:
+        return _submit(token, assignment, checked.answers)
     try:
         answers = responses.save_draft(db.session, assignment, checked.answers)
         db.session.commit()
@@ -102,9 +105,6 @@ def save_section(token: str):
         )
         sections = survey_sections(bank, assignment, answers)
         return _render(token, assignment, sections, index, shown, checked.errors, 422, form)
-    action = request.form.get("action", "next")
-    if action == "submit":
-        return _submit(token, assignment)
     if action == "back":
         index -= 1
     elif action == "next":
@@ -121,25 +121,51 @@ def _raw_comments() -> dict[str, str]:
     return posted_answers(request.form)[1]
 
 
-def _submit(token: str, assignment):
+def _submit(token: str, assignment, posted: responses.Answers):
+    """Submit the draft with this page's answers over it, in one transaction.
+
+    When it does not go through (questions left, the database gone for a moment) the
+    page's answers are saved as the draft instead, so nothing typed is lost.
+    """
     try:
-        responses.submit(db.session, assignment)
+        responses.submit(db.session, assignment, posted)
+        db.session.commit()
+    except (responses.AlreadySubmitted, responses.Declined):
+        db.session.rollback()
+    except responses.Incomplete as error:
+        db.session.rollback()
+        if not _keep_draft(assignment, posted):
+            return _unavailable(token)
+        flash(str(error), "error")
+        bank = responses.cycle_bank(assignment.cycle)
+        missing = set(
+            responses.missing_required(bank, responses.load_draft(db.session, assignment))
+        )
+        sections = survey_sections(bank, assignment, responses.Answers())
+        first = next((s.index for s in sections if missing & s.field_ids), sections[-1].index)
+        return redirect(url_for(".survey", token=token, section=first, check=1))
+    except OperationalError:
+        db.session.rollback()
+        _keep_draft(assignment, posted)
+        return _unavailable(token)
+    except DomainError as error:  # the cycle closed a moment ago
+        db.session.rollback()
+        flash(str(error), "error")
+    return redirect(url_for(".survey", token=token))
+
+
+def _keep_draft(assignment, posted: responses.Answers) -> bool:
+    """Save ``posted`` as the draft after a submit that did not go through; False when the
+    database is still unreachable (what was saved before stays)."""
+    try:
+        responses.save_draft(db.session, assignment, posted)
         db.session.commit()
     except (responses.AlreadySubmitted, responses.Declined):
         db.session.rollback()
     except OperationalError:
         db.session.rollback()
-        return _unavailable(token)
-    except DomainError as error:
-        db.session.rollback()
-        flash(str(error), "error")
-        bank = responses.cycle_bank(assignment.cycle)
-        answers = responses.load_draft(db.session, assignment)
-        missing = set(responses.missing_required(bank, answers))
-        sections = survey_sections(bank, assignment, answers)
-        first = next((s.index for s in sections if missing & s.field_ids), sections[-1].index)
-        return redirect(url_for(".survey", token=token, section=first, check=1))
-    return redirect(url_for(".survey", token=token))
+        return False
+    return True
 
 
 def _unavailable(token: str):
