@@ -268,6 +268,15 @@ def run_client(port: int, tokens: list[str], items: list[str], stop_at: float, s
     return tally
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) of ``pid``'s child processes: gunicorn's workers."""
+    total = 0.0
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def _p(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -292,6 +301,7 @@ def run(label: str, database_url: str, args: argparse.Namespace) -> bool:
         try:
             random.Random(1).shuffle(tokens)
             shares = [tokens[i :: args.clients] for i in range(args.clients)]
+            idle_cpu = _cpu_seconds(server.pid)
             started = time.time()
             stop_at = started + args.seconds
             with multiprocessing.Pool(args.clients) as pool:
@@ -300,6 +310,7 @@ def run(label: str, database_url: str, args: argparse.Namespace) -> bool:
                     [(port, share, items, stop_at, i) for i, share in enumerate(shares)],
                 )
             elapsed = time.time() - started
+            server_cpu = _cpu_seconds(server.pid) - idle_cpu
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -326,6 +337,12 @@ def run(label: str, database_url: str, args: argparse.Namespace) -> bool:
             f"  survey page p99 {_p(page, 0.99):.1f} ms (target < {TARGET_P99_MS:.0f})"
             f" {'ok' if ok_p99 else 'NOT MET'}"
         )
+        if submitted:
+            print(
+                f"  server CPU {server_cpu * 1000 / len(submitted):.1f} ms per submission"
+                f" (2 workers; 2 cores would serve {2 * len(submitted) / server_cpu:.0f}/s"
+                " with no load generator beside them)"
+            )
         print(f"  errors: {len(errors)} {sorted(set(errors))[:5]}")
         stored_ok = _count(database_url, len(submitted), len(items))
     return ok_rate and ok_p99 and not errors and stored_ok
