@@ -41,6 +41,7 @@ from surveys import cycles
 from surveys.banks import get_bank
 from surveys.models import Assignment, AssignmentStatus, Employee, Response, ResponseItem
 from webapp import create_app
+from webapp.cli.serve import gunicorn_argv
 from webapp.extensions import db
 
 TARGET_SUBMISSIONS = 500.0
@@ -166,9 +167,9 @@ def start_gunicorn(database_url: str, instance: Path, port: int) -> subprocess.P
         "SECRET_KEY": "load-benchmark-" + "x" * 32,
         "LOG_LEVEL": "WARNING",
     }
-    argv = [sys.executable, "-m", "gunicorn", "--workers", "2", "--worker-class", "gthread"]
-    argv += ["--threads", "4", "--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
-    argv += ["--chdir", str(instance), "webapp:create_app()"]
+    # Exactly what ``feedback360 serve --workers 2`` runs.
+    argv = gunicorn_argv("127.0.0.1", port, workers=2)
+    argv[-1:-1] = ["--chdir", str(instance), "--log-level", "warning"]
     server = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -180,6 +180,7 @@ def test_gunicorn_argv_uses_our_logger_and_a_bare_app():
     assert argv[-1] == "webapp:create_app()"
     assert argv[argv.index("--workers") + 1] == "4"
     assert argv[argv.index("--logger-class") + 1] == "webapp.logs.GunicornLogger"
+    assert argv[argv.index("--worker-class") + 1] == "gthread"
 
 
 @pytest.mark.slow
