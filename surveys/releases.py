@@ -107,7 +107,7 @@ def release_cycle(
     return ReleaseSummary(reports=n, emails=n)
 
 
-def _unlink_responses(session: Session, cycle: Cycle) -> None:
+def _unlink_responses(session: Session, cycle: Cycle) -> dict[str, str]:
     """Cut every remaining link between a response and its rater (DESIGN §3).
 
     Destroying the key is not enough on its own: a rater's pseudonym still joins their
@@ -116,12 +116,14 @@ def _unlink_responses(session: Session, cycle: Cycle) -> None:
     So the cycle's responses are re-inserted in random order with new random ids and a
     random pseudonym each, and the assignments are touched in this same transaction.
     Re-released versions are therefore scored without cross-participant rater links.
+    A late response accepted after release is shuffled in the same way. Returns the new id
+    of each response by its old one.
     """
     of_cycle = select(Response.id).where(Response.cycle_id == cycle.id)
     rows = session.execute(select(Response.__table__).where(Response.cycle_id == cycle.id))
     responses = [dict(r) for r in rows.mappings()]
     if not responses:
-        return
+        return {}
     items = [
         dict(r)
         for r in session.execute(
@@ -159,6 +161,7 @@ def _unlink_responses(session: Session, cycle: Cycle) -> None:
         .execution_options(synchronize_session=False)
     )
     session.expire_all()
+    return new_ids
 
 
 def accept_late_response(
@@ -223,7 +226,8 @@ def accept_late_response(
     )
     assignment.status = AssignmentStatus.SUBMITTED
     session.flush()
-    return response_id
+    # Inserted last, it would be its participant's newest row, and HR knows whose it is.
+    return _unlink_responses(session, cycle)[response_id]
 
 
 @dataclass(frozen=True)
