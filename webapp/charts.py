@@ -13,6 +13,9 @@ report were a quarter of its render time), drawing the same picture:
   alternative as ``alt``. An inline ``<svg>`` goes through WeasyPrint's pure-Python HTML5
   parser, half the document's characters; a data URL is one attribute value, and the
   image is then parsed by the C XML parser;
+* the answer-distribution bars carry no numbers: the report prints the counts as a line
+  of text under each bar instead (WeasyPrint lays SVG text out letter by letter, and a
+  report has ~100 of those numbers);
 * numbers are centred by computing their start (DejaVu Sans digits all have the same
   advance) instead of ``text-anchor="middle"``, for which WeasyPrint wraps every text in
   a PDF transparency group of its own (an extra object in the file).
@@ -265,9 +268,9 @@ def distribution_bar(item: ItemDetail, width: int = 180, *, pdf: bool = False) -
             f'<rect x="{x:.2f}" y="0" width="{w:.2f}" height="16" fill="{colour}"'
             + ("/>" if pdf else ' stroke="#fff" stroke-width="0.5"/>')
         )
-        if w >= 12:
+        if w >= 12 and not pdf:  # the PDF prints the counts as text under the bar
             ink = "#fff" if colour in ("#D55E00", "#0072B2") else "#000"
-            parts.append(_centred(x + w / 2, 12, n, 10, ink, "dist-n", pdf=pdf))
+            parts.append(_centred(x + w / 2, 12, n, 10, ink, "dist-n", pdf=False))
         x += w
     parts.append("</svg>")
     if pdf:

@@ -50,6 +50,18 @@ def test_group_distributions_are_shown_for_shown_groups(session, client):
     assert "0 · 1 · 1 · 1 · 0" in flat
 
 
+def test_pdf_prints_the_answer_counts_under_each_bar(session, client):
+    _, participant = build_cycle(session)  # peers answer 2, 3, 4; manager 4
+    html, pdf = get_report(client, participant)
+    # The browser's bar labels its segments (SVG text, read by the alternative too) …
+    assert "Answers from all others: 1 × 2, 1 × 3, 2 × 4" in html
+    assert 'class="dist-n">2</text>' in html
+    # … the PDF's bar has no numbers: they are a line of text under it, with each group's.
+    flat = " ".join(pdf_text(pdf).split())
+    assert "All others 0 · 1 · 1 · 2 · 0 Manager 0 · 0 · 0 · 1 · 0 Peers 0 · 1 · 1 · 1 · 0" in flat
+    assert "3.2 (n=4)" in flat
+
+
 def test_no_distribution_of_a_suppressed_group(session, client):
     _, participant = build_cycle(session, peers_answering=2)
     html, _ = get_report(client, participant)

@@ -21,7 +21,7 @@ from webapp import charts
 from webapp.pdf import font_config, html_to_pdf
 
 #: Bump when the template changes in a way that must re-render unchanged reports.
-TEMPLATE_VERSION = "3"
+TEMPLATE_VERSION = "4"
 
 STYLESHEET = "reports/_report.css"
 
