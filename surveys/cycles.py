@@ -35,6 +35,7 @@ from surveys.models import (
     Relationship,
     TokenPurpose,
 )
+from surveys.outbox import NOMINATION_KINDS, RATING_KINDS, cancel_unsent
 from surveys.tokens import issue_token, new_token
 
 log = logging.getLogger(__name__)
@@ -259,6 +260,9 @@ def launch_cycle(
             + ", ".join(f"{name} ({n})" for name, n in plan.short)
             + ". Add peers or launch with allow_short."
         )
+    if cycle.state == CycleState.NOMINATING:
+        # Nomination links stop working once the cycle opens.
+        cancel_unsent(session, cycle.id, NOMINATION_KINDS)
     cycle.move_to(CycleState.OPEN)
     cycle.launched_at = now
     cycle.pseudonym_key = secrets.token_bytes(32)
@@ -413,7 +417,8 @@ def lock_cycle(session: Session, cycle: Cycle) -> None:
 
 def close_cycle(session: Session, cycle: Cycle, *, now: datetime | None = None) -> int:
     """open → closed. Links stop working at once; unsubmitted drafts are deleted (they name
-    their rater). Returns the number of responses."""
+    their rater), and invitations and reminders not sent yet are cancelled (their links
+    no longer work). Returns the number of responses."""
     lock_cycle(session, cycle)
     cycle.move_to(CycleState.CLOSED)
     cycle.closed_at = now or utcnow()
@@ -422,6 +427,9 @@ def close_cycle(session: Session, cycle: Cycle, *, now: datetime | None = None) 
             Draft.assignment_id.in_(select(Assignment.id).where(Assignment.cycle_id == cycle.id))
         )
     )
+    cancelled = cancel_unsent(session, cycle.id, (*RATING_KINDS, *NOMINATION_KINDS))
+    if cancelled:
+        log.info("cycle %s closed: %s unsent survey email(s) cancelled", cycle.id, cancelled)
     session.flush()
     from surveys.status import count_responses
 

@@ -179,8 +179,12 @@ def deliver_pending(
                     break
             message_id = queue.pop(0)
             message = session.get(OutboxMessage, message_id, populate_existing=True)
-            if message is None or message.claimed_until != token:
-                continue  # deleted, or the claim expired and another worker took it
+            if (
+                message is None
+                or message.claimed_until != token
+                or message.status != OutboxStatus.PENDING
+            ):
+                continue  # deleted, cancelled, or the claim expired and another worker took it
             message.attempts += 1
             try:
                 send(message)
@@ -233,11 +237,12 @@ def get_message(session: Session, message_id: int) -> OutboxMessage:
     return message
 
 
-def count_by_status(session: Session) -> dict[OutboxStatus, int]:
-    """How many messages are pending, sent and failed."""
-    rows = session.execute(
-        select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
-    ).all()
+def count_by_status(session: Session, *, cycle_id: int | None = None) -> dict[OutboxStatus, int]:
+    """How many messages are pending, sent, failed and cancelled (of one cycle, if given)."""
+    query = select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+    if cycle_id is not None:
+        query = query.where(OutboxMessage.cycle_id == cycle_id)
+    rows = session.execute(query).all()
     counts = dict.fromkeys(OutboxStatus, 0)
     counts.update({OutboxStatus(status): n for status, n in rows})
     return counts
@@ -260,5 +265,33 @@ def requeue_failed(
             next_attempt_at=now or utcnow(),
             claimed_until=None,
         ).execution_options(synchronize_session=False)
+    )
+    return result.rowcount  # type: ignore[attr-defined, no-any-return]
+
+
+#: Kinds of email whose links open a survey: they die when the cycle closes.
+RATING_KINDS = ("invite", "reminder")
+#: Kinds of email whose links open a nomination page: they die when the cycle opens.
+NOMINATION_KINDS = ("nominate", "approve")
+
+
+def cancel_unsent(session: Session, cycle_id: int, kinds: Sequence[str]) -> int:
+    """Mark the cycle's unsent emails of ``kinds`` cancelled; returns how many. Flushes.
+
+    For emails whose links stopped working before they went out (the cycle closed, or
+    left nominating): sending them would only hand out dead links. They are kept, not
+    deleted, so the outbox can say how many were cancelled; the worker sends only
+    pending messages, and a claim is dropped so a worker holding one skips it too. A
+    message already being sent when this runs is sent (and marked sent) all the same.
+    Failed messages are cancelled too, so that retrying failures never sends them.
+    """
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.cycle_id == cycle_id,
+            OutboxMessage.kind.in_(kinds),
+            OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.FAILED]),
+        )
+        .values(status=OutboxStatus.CANCELLED, claimed_until=None)
     )
     return result.rowcount  # type: ignore[attr-defined, no-any-return]

@@ -62,3 +62,5 @@ class OutboxStatus(enum.StrEnum):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"
+    #: Never to be sent: its links died with the phase that minted them (a closed cycle).
+    CANCELLED = "cancelled"
