@@ -4,28 +4,47 @@ Both are built from counts and aggregates only: no rater name, pseudonym, answer
 comment or submission day is read, so neither file can say who rated whom or what
 anyone answered. Every cell goes through :mod:`surveys.csv_safety` (names come from the
 org chart, which anyone with an HRIS account may have typed).
+
+The scores are the participants' reports' own figures (:func:`score_rows`, also behind
+the REST API's scores): a competency's raw mean pools its items' answers exactly as the
+report does, never a mean of rater means, because publishing both kinds of figure for
+the same cells can single out a rater (:mod:`surveys.anonymity`, rule 6).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import io
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from scoring import GROUPS, RELATIONSHIPS
+from surveys.anonymity import MANAGER, OTHERS, SELF
 from surveys.csv_safety import csv_text
 from surveys.errors import DomainError
-from surveys.models import Cycle, CycleState, Relationship
-from surveys.releases import check_publishable
-from surveys.reports import score_cycle
-from surveys.scores_csv import SCORES_COLUMNS, write_scores_csv
+from surveys.models import Cycle, CycleState, Participant, Relationship, Response
+from surveys.releases import latest_version
+from surveys.reports import (
+    ReportData,
+    build_report,
+    report_from_json,
+    score_cycle,
+)
+from surveys.scores_csv import SCORES_COLUMNS, ScoresTable, write_scores_table
 from surveys.status import GroupProgress, cycle_status
 
 __all__ = [
     "RESPONSE_RATE_COLUMNS",
     "SCORES_COLUMNS",
+    "CycleScoreRows",
+    "ScoreRow",
     "response_rates_csv",
+    "score_rows",
     "scores_csv",
     "scores_min_group_size",
 ]
@@ -69,34 +88,230 @@ def response_rates_csv(session: Session, cycle: Cycle) -> str:
 
 
 def scores_min_group_size(cycle: Cycle) -> int:
-    """The one group size scores.csv suppresses below: the cycle's strictest anonymous one.
+    """The one group size the score export withholds below: the strictest anonymous one.
 
-    scores.csv has a single threshold for every group, so the highest of the cycle's
-    anonymous thresholds is used (the manager's named group is then suppressed too:
-    an export travels further than a report).
+    Every separate group (self excepted) and "others" in the export has at least this many
+    raters, on top of the report's own thresholds: the manager's named group is withheld
+    too, as an export travels further than a report.
     """
     return max(cycle.threshold(g) for g in ("peer", "direct_report", "other", "others"))
 
 
-def scores_csv(session: Session, cycle: Cycle) -> str:
-    """The cycle's scores in the ``feedback360 score`` format (DESIGN §8), by employee id.
+# -- scores ----------------------------------------------------------------------------------
 
-    Aggregates per participant × competency × relationship group with small groups
-    suppressed (:func:`scores_min_group_size`); raters appear in no column.
+
+@dataclass(frozen=True)
+class ScoreRow:
+    """One row of scores.csv: a participant × competency (``ALL``) × group's figures.
+
+    Figures are None when not published; ``suppressed`` rows publish none at all.
+    """
+
+    participant_id: int
+    employee_id: str
+    name: str
+    competency: str
+    relationship: str
+    n_raters: int | None
+    raw_mean: float | None
+    adjusted: float | None
+    se: float | None
+    ci_low: float | None
+    ci_high: float | None
+    suppressed: bool
+
+
+@dataclass(frozen=True)
+class CycleScoreRows:
+    """A cycle's score rows and what they were made with."""
+
+    #: ``"adjusted"`` or ``"raw"`` (the others' headline score), None without ratings.
+    method: str | None
+    min_group_size: int
+    rows: tuple[ScoreRow, ...]
+
+
+def score_rows(session: Session, cycle: Cycle, *, employee_id: str | None = None) -> CycleScoreRows:
+    """The figures of every participant's report (or only ``employee_id``'s), as rows.
+
+    A closed cycle's reports are built as the release will freeze them
+    (:func:`surveys.reports.build_report`, the cycle scored once); a released cycle's
+    are each participant's latest released version, exactly what they read. A figure is
+    in a row only where the report shows it, with the report's value, and groups with
+    fewer raters than :func:`scores_min_group_size` are withheld besides
+    (:func:`_withheld`). Participants nobody responded for have no rows.
     """
     if cycle.state not in SCORABLE:
         raise DomainError(
             f"cycle {cycle.name!r} is {cycle.state.value}; scores are exported once it is closed"
         )
-    check_publishable(session, cycle)
+    participants = [p for p in cycle.participants if employee_id in (None, p.employee.external_id)]
+    size = scores_min_group_size(cycle)
+    method, reports = _reports(session, cycle, participants)
+    rows: list[ScoreRow] = []
+    for participant, report, counts in reports:
+        if any(counts.values()):
+            rows += _participant_rows(participant, report, counts, size, method)
+    return CycleScoreRows(method, size, tuple(rows))
+
+
+def _reports(
+    session: Session, cycle: Cycle, participants: Sequence[Participant]
+) -> tuple[str | None, list[tuple[Participant, ReportData, dict[str, int]]]]:
+    """The cycle's scoring method and each participant's report with its response counts."""
+    if cycle.state == CycleState.RELEASED:
+        out = []
+        for p in participants:
+            version = latest_version(session, p)
+            if version is not None:
+                out.append((p, report_from_json(version.data), dict(version.response_counts)))
+        methods = [r.reliability.method for _, r, _ in out if r.reliability.method != "none"]
+        return (methods[0] if methods else None), out
     scored = score_cycle(session, cycle)
-    if scored.scores is None:
-        return ",".join(SCORES_COLUMNS) + "\n"
-    external = {p.id: p.employee.external_id for p in cycle.participants}
-    ratee_ids = np.array(
-        [external[int(pid)] for pid in scored.scores.ratee_ids.tolist()], dtype=object
+    counts: dict[int, dict[str, int]] = {}
+    for pid, rel, n in session.execute(
+        select(Response.participant_id, Response.relationship, func.count())
+        .where(Response.cycle_id == cycle.id)
+        .group_by(Response.participant_id, Response.relationship)
+    ):
+        counts.setdefault(pid, {})[Relationship(rel).value] = int(n)
+    out = [
+        (p, build_report(session, p, cycle_scores=scored), counts.get(p.id, {}))
+        for p in participants
+    ]
+    return (scored.scores.method if scored.scores is not None else None), out
+
+
+def _withheld(report: ReportData, size: int) -> tuple[frozenset[str], bool]:
+    """Groups the export withholds beyond the report's plan, and whether it withholds
+    "others": every separate group and "others" must pool at least ``size`` raters.
+
+    Runs over the whole family of cells (every competency and ``ALL``) like
+    :func:`surveys.anonymity.plan_report`: a group withheld in one is withheld in all.
+    Withholding a shown group grows the remainder ("others" minus the groups shown);
+    while a remainder pools fewer than ``size`` raters, the smallest shown group other
+    than the manager is withheld too (the manager is no cover: the report names them),
+    and when none is left, "others" is. Whatever stays is a subset of the report's
+    figures, so the export tells nobody more than the report.
+    """
+    cells = [c for c in (*report.competencies, report.overall) if c is not None]
+    cut: set[str] = set()
+    no_others = False
+    while True:
+        before = (len(cut), no_others)
+        for cell in cells:
+            cut.update(g.group for g in cell.groups if g.n < size)
+            no_others = no_others or (cell.others is not None and cell.others.n < size)
+        for cell in cells if not no_others else ():
+            if cell.others is None:
+                continue
+            kept = [g for g in cell.groups if g.group not in cut]
+            rest = cell.others.n - sum(g.n for g in kept)
+            if 0 < rest < size:
+                cover = [g for g in kept if g.group != MANAGER]
+                if cover:
+                    cut.add(min(cover, key=lambda g: (g.n, -GROUPS.index(g.group))).group)
+                else:
+                    no_others = True
+                break
+        if (len(cut), no_others) == before:
+            return frozenset(cut), no_others
+
+
+def _participant_rows(
+    participant: Participant,
+    report: ReportData,
+    counts: dict[str, int],
+    size: int,
+    method: str | None,
+) -> list[ScoreRow]:
+    """Self (when answered), each group that responded, and "others", per competency.
+
+    A group that responded but is not published in a cell gets a blank row: which groups
+    responded is in the report too (its response counts and notes).
+    """
+    cut, no_others = _withheld(report, size)
+    z = NormalDist().inv_cdf(0.5 + report.confidence / 2)
+    responded = [g for g in RELATIONSHIPS if g != SELF and counts.get(g, 0) > 0]
+    rows = []
+    for cell in (*report.competencies, *([report.overall] if report.overall else [])):
+        if cell.self_score is not None:
+            rows.append(_score_row(participant, cell.id, SELF, 1, cell.self_score))
+        shown = {g.group: g for g in cell.groups if g.group not in cut}
+        for group in responded:
+            figures = shown.get(group)
+            n_mean = (figures.n, figures.mean) if figures else (None, None)
+            rows.append(_score_row(participant, cell.id, group, *n_mean))
+        others = None if no_others else cell.others
+        if others is None:
+            rows.append(_score_row(participant, cell.id, OTHERS))
+            continue
+        low, high = cell.ci_low, cell.ci_high
+        # The report's interval is the headline score ± z·se.
+        se = (high - low) / (2 * z) if low is not None and high is not None else None
+        adjusted = cell.adjusted if method == "adjusted" else None
+        rows.append(
+            _score_row(participant, cell.id, OTHERS, others.n, others.mean, adjusted, se, low, high)
+        )
+    return rows
+
+
+def _score_row(
+    participant: Participant,
+    competency: str,
+    group: str,
+    n: int | None = None,
+    mean: float | None = None,
+    adjusted: float | None = None,
+    se: float | None = None,
+    low: float | None = None,
+    high: float | None = None,
+) -> ScoreRow:
+    """A row with the given figures; without a mean it is a suppressed (blank) row."""
+    employee = participant.employee
+    return ScoreRow(
+        participant.id,
+        employee.external_id,
+        employee.name,
+        competency,
+        group,
+        n,
+        mean,
+        adjusted,
+        se,
+        low,
+        high,
+        suppressed=mean is None,
     )
-    scores = dataclasses.replace(scored.scores, ratee_ids=ratee_ids)
+
+
+def scores_csv(session: Session, cycle: Cycle) -> str:
+    """The cycle's scores in the ``feedback360 score`` format (DESIGN §8), by employee id.
+
+    The rows of :func:`score_rows`: the reports' figures per participant × competency ×
+    relationship group; a withheld group's row is blank with ``suppressed=1``. Raters
+    appear in no column.
+    """
+    rows = score_rows(session, cycle).rows
     buffer = io.StringIO()
-    write_scores_csv(scores, buffer, min_group_size=scores_min_group_size(cycle))
+    write_scores_table(_table(rows), buffer)
     return buffer.getvalue()
+
+
+def _table(rows: Sequence[ScoreRow]) -> ScoresTable:
+    def numbers(name: str) -> np.ndarray:
+        values = [getattr(r, name) for r in rows]
+        return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+
+    return ScoresTable(
+        ratee_id=np.array([r.employee_id for r in rows], dtype=object),
+        competency=np.array([r.competency for r in rows], dtype=object),
+        relationship=np.array([r.relationship for r in rows], dtype=object),
+        n_raters=np.array([r.n_raters or 0 for r in rows], dtype=np.int64),
+        raw_mean=numbers("raw_mean"),
+        adjusted=numbers("adjusted"),
+        se=numbers("se"),
+        ci_low=numbers("ci_low"),
+        ci_high=numbers("ci_high"),
+        suppressed=np.array([r.suppressed for r in rows], dtype=bool),
+    )

@@ -178,7 +178,7 @@ def accept_late_response(
     two previews around one accepted response would show that rater's answers. After
     release every published figure is frozen or guarded: a new report version comes only
     from :func:`rerelease_participant`, which refuses when the late raters would stand out,
-    and fresh exports refuse likewise (:func:`check_publishable`). The response gets a
+    and exports show the released versions' figures. The response gets a
     random pseudonym and the close date, like every released response, so nothing in the
     row tells it from the others. Returns the new response id.
     """
@@ -313,39 +313,6 @@ def rerelease_participant(
     _send_link(session, participant, base_url=base_url, version=version.version)
     session.flush()
     return version
-
-
-class ChangedSinceRelease(DomainError):
-    """Fresh figures would let a reader single out responses accepted since release."""
-
-
-def check_publishable(session: Session, cycle: Cycle) -> None:
-    """Refuse fresh figures of a released cycle whose responses changed unsafely since.
-
-    Exports and the API score the live responses. After late responses were accepted,
-    comparing such figures with the released reports gives the late raters' answers, so
-    the same rule as for a new report version applies (:func:`rerelease_refusal`): when
-    it would refuse for any participant, so does this, naming who.
-    """
-    if cycle.state != CycleState.RELEASED:
-        return
-    live = _response_counts(session, cycle)
-    blocked = []
-    for participant in cycle.participants:
-        version = latest_version(session, participant)
-        now = live.get(participant.id, {})
-        if version is None or {g: n for g, n in now.items() if n} == {
-            g: n for g, n in version.response_counts.items() if n
-        }:
-            continue
-        if rerelease_refusal(cycle, version.response_counts, now) is not None:
-            blocked.append(participant.employee.name)
-    if blocked:
-        raise ChangedSinceRelease(
-            "responses accepted since release would stand out next to the released reports"
-            f" of {', '.join(sorted(blocked))}; fresh figures are withheld until enough"
-            " more arrive to re-release them"
-        )
 
 
 def rerelease_refusal(

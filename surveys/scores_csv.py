@@ -55,10 +55,12 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "SCORES_COLUMNS",
     "RatingsFileError",
+    "ScoresTable",
     "read_ratings_csv",
     "score_csv",
     "scores_table",
     "write_scores_csv",
+    "write_scores_table",
 ]
 
 REQUIRED_COLUMNS = ("rater_id", "ratee_id", "item_id", "relationship", "rating")
@@ -478,7 +480,10 @@ def _finish(
 
 @dataclass(frozen=True, eq=False)
 class ScoresTable:
-    """scores.csv as columns (flattened ratee × competency × group, rows kept only)."""
+    """scores.csv as columns (flattened ratee × competency × group, rows kept only).
+
+    A suppressed row's figures are NaN (written blank); its ``n_raters`` is not written.
+    """
 
     ratee_id: NDArray[Any]
     competency: NDArray[Any]
@@ -564,9 +569,14 @@ def write_scores_csv(
 ) -> ScoresTable:
     """Write scores.csv (DESIGN §8 columns) and return the table written."""
     table = scores_table(scores, min_group_size=min_group_size)
+    write_scores_table(table, target)
+    return table
+
+
+def write_scores_table(table: ScoresTable, target: str | Path | IO[str]) -> None:
+    """Write rows already made (e.g. HR's export of report figures) as scores.csv."""
     with _gc_paused():
         _write(table, target)
-    return table
 
 
 def _write(table: ScoresTable, target: str | Path | IO[str]) -> None:

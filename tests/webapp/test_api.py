@@ -652,7 +652,9 @@ def test_scores_are_aggregated_and_suppressed_groups_are_absent(session, api):
 
 
 def test_scores_are_those_of_feedback360_score(session, api, tmp_path):
-    """The API's rows are scores.csv's unsuppressed rows for the cycle's ratings."""
+    """Without N/A answers the API's rows are scores.csv's unsuppressed rows for the
+    cycle's ratings: pooled answers and rater means then agree (with N/A they differ, and
+    the API follows the reports: tests/webapp/test_export_pooled.py)."""
     _, team = f.team(session, 6)
     cycle = f.launched(session, team, peer_min=3, peer_max=4)
     bank = responses.cycle_bank(cycle)

@@ -381,10 +381,24 @@ class ScoreRowSchema(Schema):
     name = fields.String(required=True)
     competency = fields.String(required=True)
     relationship = fields.String(required=True)
-    n_raters = fields.Integer(required=True)
-    raw_mean = fields.Float(allow_none=True, required=True)
-    adjusted = fields.Float(allow_none=True, required=True)
-    se = fields.Float(allow_none=True, required=True)
+    n_raters = fields.Integer(
+        required=True, metadata={"description": "Raters who answered any of its items."}
+    )
+    raw_mean = fields.Float(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Mean of all the group's answers to its items, as in the report."},
+    )
+    adjusted = fields.Float(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Score adjusted for rater leniency (others rows only)."},
+    )
+    se = fields.Float(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Standard error of the headline score (others rows only)."},
+    )
     ci_low = fields.Float(allow_none=True, required=True)
     ci_high = fields.Float(allow_none=True, required=True)
 

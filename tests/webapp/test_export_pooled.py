@@ -1,0 +1,317 @@
+"""Scores export and API publish the reports' own figures (surveys.anonymity, rule 6).
+
+A competency figure that averages each rater's own mean, next to the report's item
+figures that pool answers, can single out a rater who skipped items. So scores.csv and
+``/api/v1/cycles/<id>/scores`` publish exactly what each participant's report shows:
+the same pooled raw means and rater counts, the same headline score and interval, and
+nothing the report hides.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+
+import pytest
+from sqlalchemy import select
+
+from surveys import cycles, exports, responses
+from surveys.models import Assignment, Participant
+from surveys.releases import latest_version, release_cycle
+from surveys.reports import (
+    CompetencyReport,
+    GroupScore,
+    ReliabilityNote,
+    ReportData,
+    build_report,
+    report_from_json,
+    score_cycle,
+)
+from surveys.scores_csv import SCORES_COLUMNS
+from tests import factories as f
+from tests.webapp.test_api import api, token  # noqa: F401 (fixtures)
+
+FIGURES = ("n_raters", "raw_mean", "adjusted", "se", "ci_low", "ci_high")
+
+
+def generated_cycle(session, seed: int, *, size: int = 8, na: float = 0.3, **settings):
+    """A team of ``size`` rating each other with uneven N/A answers (each answer N/A with
+    probability ``na``); some raters never answer."""
+    rng = random.Random(seed)
+    _, team = f.team(session, size)
+    settings = {"peer_min": 3, "peer_max": 5, **settings}
+    cycle = f.launched(session, team, **settings)
+    bank = responses.cycle_bank(cycle)
+    for assignment in session.scalars(
+        select(Assignment).where(Assignment.cycle_id == cycle.id).order_by(Assignment.id)
+    ).all():
+        if rng.random() < 0.15:
+            continue  # never answered
+        lenient = rng.choice([0, 0, 1])
+        ratings: dict[str, int | str] = {
+            item.id: responses.NA if rng.random() < na else min(5, rng.randint(1, 4) + lenient)
+            for item in bank.items
+        }
+        responses.save_draft(session, assignment, responses.Answers(ratings, {}))
+        responses.submit(session, assignment)
+    cycles.close_cycle(session, cycle)
+    session.commit()
+    return cycle
+
+
+def shown_figures(report: ReportData) -> dict[tuple[str, str], dict[str, float | None]]:
+    """(competency, group) -> the figures the report shows, for every shown group."""
+    out = {}
+    for cell in (*report.competencies, *([report.overall] if report.overall else [])):
+        if cell.self_score is not None:
+            out[(cell.id, "self")] = {"n_raters": 1, "raw_mean": cell.self_score}
+        for g in cell.groups:
+            out[(cell.id, g.group)] = {"n_raters": g.n, "raw_mean": g.mean}
+        if cell.others is not None:
+            out[(cell.id, "others")] = {
+                "n_raters": cell.others.n,
+                "raw_mean": cell.others.mean,
+                "adjusted": cell.adjusted,
+                "ci_low": cell.ci_low,
+                "ci_high": cell.ci_high,
+            }
+    return out
+
+
+def reports_of(session, cycle) -> dict[str, ReportData]:
+    """Employee id -> the report the participant reads (or will read once released)."""
+    participants = session.scalars(
+        select(Participant).where(Participant.cycle_id == cycle.id).order_by(Participant.id)
+    ).all()
+    if cycle.state.value == "released":
+        return {
+            p.employee.external_id: report_from_json(latest_version(session, p).data)
+            for p in participants
+        }
+    scored = score_cycle(session, cycle)
+    return {
+        p.employee.external_id: build_report(session, p, cycle_scores=scored) for p in participants
+    }
+
+
+def published(rows) -> dict[tuple[str, str, str], dict[str, float | None]]:
+    """(employee id, competency, group) -> figures of every row that publishes any."""
+    out = {}
+    for row in rows:
+        figures = {k: row[k] for k in FIGURES}
+        if all(v is None for v in figures.values()):
+            continue
+        out[(row["employee_id"], row["competency"], row["relationship"])] = figures
+    return out
+
+
+def assert_the_reports_figures(export, reports, *, places: int | None):
+    """Every exported figure is one the report shows, with the report's value."""
+
+    def same(a, b):
+        if a is None or b is None:
+            return a is None and b is None
+        return round(b, places) == pytest.approx(a, abs=1e-9) if places else a == b
+
+    assert export, "the export published nothing"
+    n_compared = 0
+    for (employee_id, competency, group), figures in export.items():
+        shown = shown_figures(reports[employee_id])
+        assert (competency, group) in shown, f"{employee_id} {competency} {group} is hidden"
+        want = shown[(competency, group)]
+        for name in ("n_raters", "raw_mean", "ci_low", "ci_high"):
+            assert same(figures[name], want.get(name)), (employee_id, competency, group, name)
+            n_compared += want.get(name) is not None
+        if group != "others":
+            assert figures["adjusted"] is None
+            assert figures["se"] is None
+        elif figures["adjusted"] is not None:
+            assert same(figures["adjusted"], want["adjusted"])
+    assert n_compared > 20
+
+
+def csv_export(session, cycle):
+    table = list(csv.DictReader(io.StringIO(exports.scores_csv(session, cycle))))
+    assert table
+    assert tuple(table[0]) == SCORES_COLUMNS
+
+    def num(text):
+        return float(text) if text else None
+
+    rows = []
+    for r in table:
+        rows.append(
+            {
+                "employee_id": r["ratee_id"],
+                "competency": r["competency"],
+                "relationship": r["relationship"],
+                "n_raters": int(r["n_raters"]) if r["n_raters"] else None,
+                **{k: num(r[k]) for k in FIGURES[1:]},
+            }
+        )
+        if r["suppressed"] == "1":
+            assert all(r[k] == "" for k in FIGURES)
+    return rows
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_the_csv_export_publishes_the_reports_figures(session, seed):
+    cycle = generated_cycle(session, seed)
+    reports = reports_of(session, cycle)
+    export = published(csv_export(session, cycle))
+    assert_the_reports_figures(export, reports, places=4)
+    # The rows are the service's, and they are exact (not merely rounded) report figures.
+    rows = [vars(r) for r in exports.score_rows(session, cycle).rows]
+    assert_the_reports_figures(published(rows), reports, places=None)
+
+
+def test_the_export_of_a_released_cycle_publishes_the_released_reports(session):
+    cycle = generated_cycle(session, 4)
+    release_cycle(session, cycle, base_url=f.BASE_URL)
+    session.commit()
+    reports = reports_of(session, cycle)
+    rows = [vars(r) for r in exports.score_rows(session, cycle).rows]
+    assert_the_reports_figures(published(rows), reports, places=None)
+    assert_the_reports_figures(published(csv_export(session, cycle)), reports, places=4)
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_the_api_publishes_the_reports_figures(session, api, seed):  # noqa: F811
+    cycle = generated_cycle(session, seed)
+    reports = reports_of(session, cycle)
+    body = api.get(f"/cycles/{cycle.id}/scores").get_json()
+    assert body["min_group_size"] == exports.scores_min_group_size(cycle)
+    assert_the_reports_figures(published(body["scores"]), reports, places=4)
+    release_cycle(session, cycle, base_url=f.BASE_URL)
+    session.commit()
+    reports = reports_of(session, cycle)
+    released = api.get(f"/cycles/{cycle.id}/scores").get_json()["scores"]
+    assert_the_reports_figures(published(released), reports, places=4)
+
+
+def test_a_skipped_item_moves_the_pooled_figure_not_a_rater_mean(session):
+    """Known answers: the peers answer two items (5, 5), one item (1) and two (3, 3), the
+    manager two (4, 4). The others' figure pools the answers, 25/7, where a mean of the
+    rater means would be (5 + 1 + 3 + 4)/4 = 3.25."""
+    _, team = f.team(session, 4)
+    cycle = f.launched(session, team[:1], peer_min=3, peer_max=3, show_manager=False)
+    bank = responses.cycle_bank(cycle)
+    first, second = bank.competencies[0].items[:2]
+    rest = {i.id: responses.NA for i in bank.items}
+    answers = {"peer": [(5, 5), (1, None), (3, 3)], "self": [(4, 4)], "manager": [(4, 4)]}
+    peers = 0
+    for a in session.scalars(
+        select(Assignment).where(Assignment.cycle_id == cycle.id).order_by(Assignment.id)
+    ):
+        group = a.relationship.value
+        x, y = answers[group][peers if group == "peer" else 0]
+        peers += group == "peer"
+        ratings = {**rest, first.id: x, second.id: responses.NA if y is None else y}
+        responses.save_draft(session, a, responses.Answers(ratings, {}))
+        responses.submit(session, a)
+    cycles.close_cycle(session, cycle)
+    session.commit()
+    rows = {
+        (r.competency, r.relationship): r
+        for r in exports.score_rows(session, cycle).rows
+        if not r.suppressed
+    }
+    competency = bank.competencies[0].id
+    others = rows[(competency, "others")]
+    assert others.n_raters == 4  # the manager and three peers, pooled as the report does
+    assert others.raw_mean == pytest.approx((5 + 5 + 1 + 3 + 3 + 4 + 4) / 7)
+    assert rows[("ALL", "others")].raw_mean == others.raw_mean
+    assert (competency, "peer") not in rows  # with the manager hidden, peers would show them
+
+
+@pytest.mark.parametrize(("seed", "thresholds"), [(7, {}), (8, {"others": 4}), (9, {"peer": 4})])
+def test_the_export_alone_pools_its_group_size_everywhere(session, seed, thresholds):
+    """On top of the report's plan, every separate group and "others" pools at least the
+    export's group size, and so does every remainder ("others" minus the groups shown)."""
+    cycle = generated_cycle(session, seed, size=9, na=0.1, peer_max=6, thresholds=thresholds)
+    size = exports.scores_min_group_size(cycle)
+    cells: dict[tuple[str, str], dict[str, int]] = {}
+    for row in exports.score_rows(session, cycle).rows:
+        if not row.suppressed and row.relationship != "self":
+            cells.setdefault((row.employee_id, row.competency), {})[row.relationship] = row.n_raters
+    assert cells
+    shown_somewhere: dict[str, set[str]] = {}
+    for (employee_id, _), groups in cells.items():
+        assert all(n >= size for n in groups.values()), groups
+        if "others" in groups:
+            rest = groups["others"] - sum(n for g, n in groups.items() if g != "others")
+            assert rest == 0 or rest >= size, groups
+        shown_somewhere.setdefault(employee_id, set()).update(groups)
+    # A group withheld in one cell is withheld in all of the participant's cells.
+    reports = reports_of(session, cycle)
+    for employee_id, groups in shown_somewhere.items():
+        shown = shown_figures(reports[employee_id])
+        for competency, group in shown:
+            if group in groups and group != "self":
+                assert group in cells.get((employee_id, competency), {}), (competency, group)
+
+
+def _cell(cid: str, others: int, **groups: int) -> CompetencyReport:
+    shown = tuple(GroupScore(g, g, 3.0, n) for g, n in groups.items())
+    total = GroupScore("others", "All others", 3.0, others)
+    return CompetencyReport(cid, cid, "", None, shown, total, None, None, None, ())
+
+
+def _report(*cells: CompetencyReport) -> ReportData:
+    """A report showing ``cells`` (the last one as ``ALL``); nothing else is read."""
+    return ReportData(
+        participant_id=1,
+        participant_name="",
+        cycle_name="",
+        bank_title="",
+        scale_min=1,
+        scale_max=5,
+        scale_labels=(),
+        counts=(),
+        invited=0,
+        responded=0,
+        response_rate=None,
+        self_done=False,
+        merged_notes=(),
+        has_feedback=True,
+        overall=cells[-1],
+        competencies=cells[:-1],
+        top_items=(),
+        bottom_items=(),
+        gaps=(),
+        comments=(),
+        reliability=ReliabilityNote(0, None, None, None, None, "none", ()),
+        how_to_read=(),
+        confidence=0.9,
+    )
+
+
+@pytest.mark.parametrize(
+    ("cells", "size", "withheld"),
+    [
+        # The lone manager is below the export's size; the smallest other group covers them.
+        ([_cell("a", 10, manager=1, peer=5, direct_report=4)], 3, {"manager", "direct_report"}),
+        # No group is large enough to cover the manager alone: only "others" stays.
+        ([_cell("a", 4, manager=1, peer=3)], 3, {"manager", "peer"}),
+        ([_cell("a", 9, peer=6, other=3), _cell("ALL", 7, peer=4, other=3)], 3, set()),
+        # Peers too few in one competency are withheld in every one; then the remainder
+        # there (9 - 5 = 4) is short and the other colleagues go too.
+        ([_cell("a", 12, peer=6, other=6), _cell("ALL", 9, peer=4, other=5)], 5, {"peer", "other"}),
+    ],
+)
+def test_what_the_export_withholds_beyond_the_report(cells, size, withheld):
+    cut, no_others = exports._withheld(_report(*cells), size)
+    assert set(cut) == withheld
+    assert not no_others
+
+
+def test_the_export_withholds_others_in_every_cell_or_none():
+    # "Others" too few in one cell: withheld in all of them (groups large enough stay).
+    cells = [_cell("a", 10, peer=5, other=5), _cell("ALL", 3, peer=3)]
+    assert exports._withheld(_report(*cells), 4) == (frozenset({"peer"}), True)
+    # A short remainder only the manager could cover: "others" goes, never the manager.
+    assert exports._withheld(_report(_cell("ALL", 7, manager=5, peer=2)), 3) == (
+        frozenset({"peer"}),
+        True,
+    )
