@@ -18,6 +18,7 @@ import dataclasses
 import hashlib
 import json
 import secrets
+from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -112,9 +113,12 @@ def _unlink_responses(session: Session, cycle: Cycle) -> dict[str, str]:
 
     Destroying the key is not enough on its own: a rater's pseudonym still joins their
     responses across participants, row order mirrors submission order (SQLite's rowid),
-    and on PostgreSQL a response and its assignment were written by one transaction.
-    So the cycle's responses are re-inserted in random order with new random ids and a
-    random pseudonym each, and the assignments are touched in this same transaction.
+    on PostgreSQL a response and its assignment were written by one transaction, and the
+    day of a response narrows down whose it is (HR watched who was still waiting).
+    So the cycle's responses are re-inserted in random order with new random ids, a
+    random pseudonym each and the close date as their day (the counts per day are kept
+    on the cycle for its progress chart), and the assignments are touched in this same
+    transaction.
     Re-released versions are therefore scored without cross-participant rater links.
     A late response accepted after release is shuffled in the same way. Returns the new id
     of each response by its old one.
@@ -139,10 +143,17 @@ def _unlink_responses(session: Session, cycle: Cycle) -> dict[str, str]:
     session.execute(delete(ResponseComment).where(ResponseComment.response_id.in_(of_cycle)))
     session.execute(delete(ResponseItem).where(ResponseItem.response_id.in_(of_cycle)))
     session.execute(delete(Response).where(Response.cycle_id == cycle.id))
+    if cycle.daily_responses is None:
+        cycle.daily_responses = {
+            day.isoformat(): n
+            for day, n in sorted(Counter(r["submitted_on"] for r in responses).items())
+        }
+    closed_on = (cycle.closed_at or utcnow()).date()
     new_ids = {r["id"]: new_response_id() for r in responses}
     shuffle = secrets.SystemRandom().shuffle
     for r in responses:
         r["id"] = new_ids[r["id"]]
+        r["submitted_on"] = closed_on
         if r["rater_pseudonym"] != SELF_PSEUDONYM:
             r["rater_pseudonym"] = secrets.token_hex(32)
     for rows_ in (responses, items, comments):
@@ -183,6 +194,8 @@ def accept_late_response(
     row tells it from the others. Returns the new response id.
     """
     cycle = assignment.cycle
+    lock_cycle(session, cycle)  # two accepts at once would each re-insert the other's rows
+    session.refresh(assignment, ["status"])
     if cycle.state != CycleState.RELEASED:
         raise DomainError(
             f"cycle {cycle.name!r} is {cycle.state.value}; late responses are accepted once it"

@@ -189,6 +189,13 @@ def responses_by_day(
             .group_by(Response.submitted_on)
         ).all()
     )
+    if cycle.daily_responses is not None:
+        # Released: every response now carries the close date; the days were kept at
+        # release, and responses accepted late since count on the close date.
+        late = sum(counts.values()) - sum(cycle.daily_responses.values())
+        counts = Counter({date.fromisoformat(d): n for d, n in cycle.daily_responses.items()})
+        if late > 0 and cycle.closed_at is not None:
+            counts[cycle.closed_at.date()] += late
     start = cycle.launched_at.date()
     end = cycle.closed_at.date() if cycle.closed_at else (today or utcnow().date())
     if counts:

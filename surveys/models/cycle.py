@@ -88,6 +88,9 @@ class Cycle(Base):
     launched_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     released_at: Mapped[datetime | None]
+    #: Responses per day ("YYYY-MM-DD" -> count), kept at release, when every response's
+    #: own day is replaced by the close date (a day still narrows down who answered).
+    daily_responses: Mapped[dict[str, int] | None] = mapped_column(JSON)
 
     participants: Mapped[list[Participant]] = relationship(
         back_populates="cycle", cascade="all, delete-orphan", order_by="Participant.id"
