@@ -672,6 +672,14 @@ def _competency(
             k = scores.competency_ids.index(cid)
             adjusted = _num(scores.score[row, k])
             low, high = _num(scores.ci_low[row, k]), _num(scores.ci_high[row, k])
+            if scores.method != "adjusted" and adjusted is not None:
+                # The plain score is a mean of each rater's mean; beside the pooled item
+                # figures it could single out a rater (anonymity rule 6). Headline the
+                # pooled mean instead, with the same margin on either side.
+                shift = others.mean - adjusted
+                adjusted = others.mean
+                low = None if low is None else low + shift
+                high = None if high is None else high + shift
     return CompetencyReport(
         cid, title, description, self_score, groups, others, adjusted, low, high, items
     )

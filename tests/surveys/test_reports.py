@@ -265,6 +265,12 @@ def test_competency_figures_pool_the_item_answers(session):
         assert c.others is not None
         total = sum(i.others.mean * i.others.n for i in details)
         assert c.others.mean == pytest.approx(total / sum(i.others.n for i in details))
+        # One participant: nobody rated several people, so no leniency adjustment. The
+        # headline is then the pooled mean too, never a mean of rater means (rule 6).
+        assert report.reliability.method == "raw"
+        assert c.adjusted == pytest.approx(c.others.mean)
+        assert c.ci_low < c.adjusted < c.ci_high
+        assert c.adjusted - c.ci_low == pytest.approx(c.ci_high - c.adjusted)
     overall_peers = next(g for g in report.overall.groups if g.group == "peer")
     assert overall_peers.n == 5  # every peer who answered anything
     # A mean of each peer's own mean would be (5 + 4 + 5 + 1 + 2) / 5 = 3.4.
