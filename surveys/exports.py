@@ -151,7 +151,7 @@ def score_rows(session: Session, cycle: Cycle, *, employee_id: str | None = None
     rows: list[ScoreRow] = []
     for participant, report, counts in reports:
         if any(counts.values()):
-            rows += _participant_rows(participant, report, counts, size, method)
+            rows += _participant_rows(participant, report, counts, size)
     return CycleScoreRows(method, size, tuple(rows))
 
 
@@ -165,8 +165,10 @@ def _reports(
             version = latest_version(session, p)
             if version is not None:
                 out.append((p, report_from_json(version.data), dict(version.response_counts)))
-        methods = [r.reliability.method for _, r, _ in out if r.reliability.method != "none"]
-        return (methods[0] if methods else None), out
+        # A re-released version is scored after the release cut the rater links, so it
+        # may be plain means where the first versions were adjusted.
+        methods = {r.reliability.method for _, r, _ in out} - {"none"}
+        return (methods.pop() if len(methods) == 1 else "mixed" if methods else None), out
     scored = score_cycle(session, cycle)
     counts: dict[int, dict[str, int]] = {}
     for pid, rel, n in session.execute(
@@ -223,7 +225,6 @@ def _participant_rows(
     report: ReportData,
     counts: dict[str, int],
     size: int,
-    method: str | None,
 ) -> list[ScoreRow]:
     """Self (when answered), each group that responded, and "others", per competency.
 
@@ -249,7 +250,7 @@ def _participant_rows(
         low, high = cell.ci_low, cell.ci_high
         # The report's interval is the headline score ± z·se.
         se = (high - low) / (2 * z) if low is not None and high is not None else None
-        adjusted = cell.adjusted if method == "adjusted" else None
+        adjusted = cell.adjusted if report.reliability.method == "adjusted" else None
         rows.append(
             _score_row(participant, cell.id, OTHERS, others.n, others.mean, adjusted, se, low, high)
         )

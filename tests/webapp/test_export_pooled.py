@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import random
+from statistics import NormalDist
 
 import pytest
 from sqlalchemy import select
@@ -115,7 +117,7 @@ def assert_the_reports_figures(export, reports, *, places: int | None):
         return round(b, places) == pytest.approx(a, abs=1e-9) if places else a == b
 
     assert export, "the export published nothing"
-    n_compared = 0
+    n_compared = n_adjusted = 0
     for (employee_id, competency, group), figures in export.items():
         shown = shown_figures(reports[employee_id])
         assert (competency, group) in shown, f"{employee_id} {competency} {group} is hidden"
@@ -123,12 +125,23 @@ def assert_the_reports_figures(export, reports, *, places: int | None):
         for name in ("n_raters", "raw_mean", "ci_low", "ci_high"):
             assert same(figures[name], want.get(name)), (employee_id, competency, group, name)
             n_compared += want.get(name) is not None
+        report = reports[employee_id]
         if group != "others":
             assert figures["adjusted"] is None
             assert figures["se"] is None
-        elif figures["adjusted"] is not None:
+            continue
+        if report.reliability.method == "adjusted":
             assert same(figures["adjusted"], want["adjusted"])
+            n_adjusted += want["adjusted"] is not None
+        else:  # plain means: the report's headline is the pooled mean itself
+            assert figures["adjusted"] is None
+        if figures["ci_low"] is not None:
+            z = NormalDist().inv_cdf(0.5 + report.confidence / 2)
+            se = (figures["ci_high"] - figures["ci_low"]) / (2 * z)
+            assert figures["se"] == pytest.approx(se, abs=10.0 ** -(places or 9))
     assert n_compared > 20
+    if any(r.reliability.method == "adjusted" for r in reports.values()):
+        assert n_adjusted, "no adjusted score was exported"
 
 
 def csv_export(session, cycle):
@@ -315,3 +328,31 @@ def test_the_export_withholds_others_in_every_cell_or_none():
         frozenset({"peer"}),
         True,
     )
+
+
+def test_each_released_report_keeps_its_own_scoring_method(session):
+    """A re-released version is scored after release cut the rater links, so it may be
+    plain means beside first versions that were adjusted: each participant's rows follow
+    their own report, and the cycle says "mixed"."""
+    cycle = generated_cycle(session, 1, size=10, na=0.1, peer_min=4, peer_max=6)
+    release_cycle(session, cycle, base_url=f.BASE_URL)
+    session.commit()
+    assert exports.score_rows(session, cycle).method == "adjusted"
+    first = session.scalars(
+        select(Participant).where(Participant.cycle_id == cycle.id).order_by(Participant.id)
+    ).first()
+    version = latest_version(session, first)
+    data = json.loads(json.dumps(version.data))
+    data["reliability"]["method"] = "raw"  # as a re-release scored without rater links
+    version.data = data
+    session.commit()
+
+    rows = exports.score_rows(session, cycle)
+    assert rows.method == "mixed"
+    others = [r for r in rows.rows if r.relationship == "others" and r.raw_mean is not None]
+    plain = [r for r in others if r.employee_id == first.employee.external_id]
+    rest = [r for r in others if r.employee_id != first.employee.external_id]
+    assert plain
+    assert rest
+    assert all(r.adjusted is None for r in plain)
+    assert all(r.adjusted is not None for r in rest)
