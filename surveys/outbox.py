@@ -193,7 +193,16 @@ def deliver_pending(
                 message.last_error = reason
                 message.claimed_until = None
                 if message.attempts >= MAX_ATTEMPTS:
-                    message.status = OutboxStatus.FAILED
+                    # Cancelled while it was being sent (its cycle closed): it stays so,
+                    # or retrying failures would send its dead link.
+                    session.execute(
+                        update(OutboxMessage)
+                        .where(
+                            OutboxMessage.id == message.id,
+                            OutboxMessage.status == OutboxStatus.PENDING,
+                        )
+                        .values(status=OutboxStatus.FAILED)
+                    )
                     gave_up += 1
                 else:
                     message.next_attempt_at = now() + backoff(message.attempts)

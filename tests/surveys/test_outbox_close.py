@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from surveys import cycles
 from surveys.models import OutboxMessage, OutboxStatus
-from surveys.outbox import count_by_status, deliver_pending, requeue_failed
+from surveys.outbox import MAX_ATTEMPTS, count_by_status, deliver_pending, requeue_failed
 from surveys.releases import release_cycle
 from tests import factories as f
 from tests.surveys.test_reports import build_cycle
@@ -126,6 +126,26 @@ def test_a_worker_holding_a_claim_skips_what_the_close_cancelled(session):
     in_flight, *rest = messages(session, first)
     assert in_flight.status == OutboxStatus.SENT
     assert {m.status for m in rest} == {OutboxStatus.CANCELLED}
+
+
+def test_a_last_failed_attempt_does_not_undo_the_cancel(session):
+    """The cycle closed while its email's last attempt was failing: it stays cancelled,
+    so retrying failures never sends its dead link."""
+    first, _ = two_cycles(session)
+    last_try, *_ = messages(session, first)
+    last_try.attempts = MAX_ATTEMPTS - 1
+    session.commit()
+
+    def close_then_fail(message: OutboxMessage) -> None:
+        if message.id == last_try.id:
+            cycles.close_cycle(session, session.get(type(first), first.id))
+            raise ConnectionResetError("the server hung up")
+
+    report = deliver_pending(session, close_then_fail)
+    assert report.gave_up == 1
+    stored = session.get(OutboxMessage, last_try.id, populate_existing=True)
+    assert (stored.status, stored.attempts) == (OutboxStatus.CANCELLED, MAX_ATTEMPTS)
+    assert requeue_failed(session) == 0
 
 
 def test_launch_cancels_nomination_emails_and_close_any_left(session):
