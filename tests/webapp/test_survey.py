@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 
 from surveys import cycles, responses
@@ -19,6 +19,8 @@ from surveys.models import (
     AccessToken,
     Assignment,
     AssignmentStatus,
+    Cycle,
+    CycleState,
     Draft,
     Response,
     ResponseComment,
@@ -592,6 +594,25 @@ def test_an_incomplete_submit_saves_the_answers_posted_with_it(session, client, 
     assert count_responses(session) == 0
 
 
+def test_a_cycle_closing_during_an_incomplete_submit_is_no_server_error(
+    app, session, client, link, bank, monkeypatch
+):
+    """The submit found questions left, and before its answers were kept as the draft
+    the cycle closed: the rater gets the closed link's page, not a 500."""
+    from webapp.extensions import db
+
+    def close_then_incomplete(*args, **kwargs):
+        with app.app_context(), db.engine.begin() as conn:
+            conn.execute(update(Cycle).values(state=CycleState.CLOSED))
+        raise responses.Incomplete("1 required question(s) still need an answer.")
+
+    monkeypatch.setattr(responses, "submit", close_then_incomplete)
+    reply = post(client, link, action="submit", section=4)
+    assert reply.status_code == 302
+    assert client.get(reply.location).status_code == 404
+    assert count_responses(session) == 0
+
+
 def test_a_submit_is_one_transaction_of_few_statements(app, session, client, link, bank):
     """Throughput guard: the submit path claims, reads the draft, inserts, deletes: no
     draft save first, no re-reading of what the link's query already loaded."""
@@ -615,6 +636,7 @@ def test_a_submit_is_one_transaction_of_few_statements(app, session, client, lin
         event.remove(engine, "before_cursor_execute", record)
     assert reply.status_code == 302
     assert count_responses(session) == 1
+    assert session.scalars(select(ResponseComment.text)).all() == ["Thanks"]
     # token + claim + draft, then response, its answers, its comment, draft deleted
     assert statements == ["SELECT", "UPDATE", "SELECT", "INSERT", "INSERT", "INSERT", "DELETE"]
 

@@ -160,7 +160,7 @@ def _keep_draft(assignment, posted: responses.Answers) -> bool:
     try:
         responses.save_draft(db.session, assignment, posted)
         db.session.commit()
-    except (responses.AlreadySubmitted, responses.Declined):
+    except DomainError:  # submitted, declined, or the cycle closed in the meantime
         db.session.rollback()
     except OperationalError:
         db.session.rollback()
