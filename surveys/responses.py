@@ -175,13 +175,21 @@ def _move(session: Session, assignment: Assignment, target: AssignmentStatus) ->
     """Conditionally move an unanswered assignment to ``target`` in one UPDATE.
 
     Raises AlreadySubmitted or Declined, read fresh from the database, when it is not
-    (or no longer) pending or in progress.
+    (or no longer) pending or in progress. The same statement checks that the cycle is
+    still open: the request read its state a moment ago, and a close committed since
+    must win (no response after the close, no draft outliving it).
     """
+    still_open = (
+        select(Cycle.id)
+        .where(Cycle.id == Assignment.cycle_id, Cycle.state == CycleState.OPEN)
+        .exists()
+    )
     moved: CursorResult = session.execute(  # type: ignore[assignment]
         update(Assignment)
         .where(
             Assignment.id == assignment.id,
             Assignment.status.in_([AssignmentStatus.PENDING, AssignmentStatus.IN_PROGRESS]),
+            still_open,
         )
         .values(status=target)
         .execution_options(synchronize_session=False)
@@ -191,7 +199,9 @@ def _move(session: Session, assignment: Assignment, target: AssignmentStatus) ->
         return
     if assignment.status == AssignmentStatus.SUBMITTED:
         raise AlreadySubmitted("This survey has already been submitted.")
-    raise Declined('You declined this survey. Choose "I changed my mind" to answer after all.')
+    if assignment.status == AssignmentStatus.DECLINED:
+        raise Declined('You declined this survey. Choose "I changed my mind" to answer after all.')
+    raise DomainError(CLOSED)
 
 
 def missing_required(bank: Bank, answers: Answers) -> list[str]:
@@ -312,9 +322,12 @@ def reopen_declined(session: Session, assignment: Assignment) -> None:
     session.expire(assignment, ["status"])
 
 
+CLOSED = "This review cycle is closed; answers can no longer be changed."
+
+
 def _require_open(assignment: Assignment) -> None:
     if assignment.cycle.state != CycleState.OPEN:
-        raise DomainError("This review cycle is closed; answers can no longer be changed.")
+        raise DomainError(CLOSED)
 
 
 def role_of(assignment: Assignment) -> str:

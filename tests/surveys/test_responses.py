@@ -2,7 +2,7 @@ import threading
 from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, inspect, select, update
 from sqlalchemy.orm import Session
 
 from surveys import cycles, responses
@@ -10,6 +10,8 @@ from surveys.errors import DomainError, NotFound
 from surveys.models import (
     Assignment,
     AssignmentStatus,
+    Cycle,
+    CycleState,
     Draft,
     Relationship,
     Response,
@@ -185,6 +187,32 @@ def test_closed_cycle_refuses_links_and_answers(session, open_cycle):
     a = assignment(session, team[0], team[1])
     with pytest.raises(DomainError, match="closed"):
         responses.save_draft(session, a, responses.Answers({}, {}))
+
+
+def test_a_close_committed_after_the_link_was_read_wins(session, open_cycle):
+    """The request read the cycle as open; HR closed it a moment later. Neither a
+    response nor a draft (which names its rater) may land after the close."""
+    cycle, team = open_cycle
+    a = assignment(session, team[0], team[1])
+    fill(session, a)
+    session.commit()
+    assert a.cycle.state == CycleState.OPEN  # what the request read
+    session.execute(
+        update(Cycle)
+        .where(Cycle.id == cycle.id)
+        .values(state=CycleState.CLOSED)
+        .execution_options(synchronize_session=False)
+    )
+    assert a.cycle.state == CycleState.OPEN  # still, in this request's memory
+    for attempt in (
+        lambda: responses.submit(session, a),
+        lambda: responses.save_draft(session, a, responses.Answers({}, {"x": "late"})),
+        lambda: responses.decline(session, a),
+    ):
+        with pytest.raises(DomainError, match="closed"):
+            attempt()
+    assert session.scalar(select(func.count(Response.id))) == 0
+    assert a.status == AssignmentStatus.IN_PROGRESS
 
 
 def test_decline_discards_the_draft_and_can_be_undone(session, open_cycle):
