@@ -34,6 +34,10 @@ def build_server(app: Flask, host: str, port: int) -> BaseWSGIServer:
     return make_server(host, port, app, threaded=True, request_handler=RedactingRequestHandler)
 
 
+#: Threads per gunicorn worker process (gthread).
+THREADS_PER_WORKER = 4
+
+
 def gunicorn_argv(host: str, port: int, workers: int) -> list[str]:
     """The gunicorn command line for ``serve --workers N``.
 
@@ -53,9 +57,6 @@ def gunicorn_argv(host: str, port: int, workers: int) -> list[str]:
         argv += ["--worker-tmp-dir", shm]
     argv += ["--bind", f"{host}:{port}", "--logger-class", "webapp.logs.GunicornLogger"]
     return [*argv, "webapp:create_app()"]
-
-
-THREADS_PER_WORKER = 4
 
 
 def _exec_gunicorn(host: str, port: int, workers: int) -> None:
