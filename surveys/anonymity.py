@@ -67,6 +67,7 @@ __all__ = [
     "Disclosure",
     "comment_groups",
     "plan_disclosure",
+    "plan_export",
     "plan_report",
     "pool_cells",
     "shuffled_comments",
@@ -345,6 +346,56 @@ def plan_report(
         if new_hide == hide and new_hide_others == hide_others:
             return plans
         hide, hide_others = new_hide, new_hide_others
+
+
+def plan_export(
+    cells: Sequence[tuple[Mapping[str, int], int | None]], size: int
+) -> tuple[frozenset[str], bool]:
+    """What an export of a report's figures withholds beyond the report's own plan.
+
+    An export travels further than a report, so every separate group in it — the named
+    manager included — and "others" must pool at least ``size`` raters. ``cells`` are a
+    report's published cells (every competency and the overall score, one family as in
+    :func:`plan_report`), each given as its shown groups' rater counts (self left out)
+    and its "others" count, None when the report hides "others" there.
+
+    Returns the groups to withhold in every cell and whether "others" is withheld. Like
+    the report, the family hides a group everywhere once it is hidden anywhere.
+    Withholding a shown group grows the remainder ("others" minus the groups shown);
+    while a remainder pools fewer than ``size`` raters the smallest shown group other than
+    the manager is withheld too (the manager is no cover, rule 4), and when none is left
+    "others" is. What stays is a subset of the report's figures, so an export never tells
+    more than the report.
+
+    Examples
+    --------
+    >>> cut, no_others = plan_export([({"manager": 1, "peer": 5, "direct_report": 4}, 10)], 3)
+    >>> sorted(cut), no_others
+    (['direct_report', 'manager'], False)
+    """
+    if size < 2:
+        raise ValueError(f"an export's group size below 2 would publish single raters: {size}")
+    cut: set[str] = set()
+    no_others = False
+    while True:
+        before = (len(cut), no_others)
+        for shown, others in cells:
+            cut.update(g for g, n in shown.items() if n < size)
+            no_others = no_others or (others is not None and others < size)
+        for shown, others in cells if not no_others else ():
+            if others is None:
+                continue
+            kept = {g: n for g, n in shown.items() if g not in cut}
+            rest = others - sum(kept.values())
+            if 0 < rest < size:
+                cover = [g for g in kept if g != MANAGER]
+                if cover:
+                    cut.add(min(cover, key=lambda g: (kept[g], -GROUPS.index(g))))
+                else:
+                    no_others = True
+                break
+        if (len(cut), no_others) == before:
+            return frozenset(cut), no_others
 
 
 # -- applying a plan ------------------------------------------------------------------------

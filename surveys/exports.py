@@ -23,8 +23,8 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from scoring import GROUPS, RELATIONSHIPS
-from surveys.anonymity import MANAGER, OTHERS, SELF
+from scoring import RELATIONSHIPS
+from surveys.anonymity import OTHERS, SELF, plan_export
 from surveys.csv_safety import csv_text
 from surveys.errors import DomainError
 from surveys.models import Cycle, CycleState, Participant, Relationship, Response
@@ -139,7 +139,7 @@ def score_rows(session: Session, cycle: Cycle, *, employee_id: str | None = None
     are each participant's latest released version, exactly what they read. A figure is
     in a row only where the report shows it, with the report's value, and groups with
     fewer raters than :func:`scores_min_group_size` are withheld besides
-    (:func:`_withheld`). Participants nobody responded for have no rows.
+    (:func:`surveys.anonymity.plan_export`). Participants nobody responded for have no rows.
     """
     if cycle.state not in SCORABLE:
         raise DomainError(
@@ -184,42 +184,6 @@ def _reports(
     return (scored.scores.method if scored.scores is not None else None), out
 
 
-def _withheld(report: ReportData, size: int) -> tuple[frozenset[str], bool]:
-    """Groups the export withholds beyond the report's plan, and whether it withholds
-    "others": every separate group and "others" must pool at least ``size`` raters.
-
-    Runs over the whole family of cells (every competency and ``ALL``) like
-    :func:`surveys.anonymity.plan_report`: a group withheld in one is withheld in all.
-    Withholding a shown group grows the remainder ("others" minus the groups shown);
-    while a remainder pools fewer than ``size`` raters, the smallest shown group other
-    than the manager is withheld too (the manager is no cover: the report names them),
-    and when none is left, "others" is. Whatever stays is a subset of the report's
-    figures, so the export tells nobody more than the report.
-    """
-    cells = [c for c in (*report.competencies, report.overall) if c is not None]
-    cut: set[str] = set()
-    no_others = False
-    while True:
-        before = (len(cut), no_others)
-        for cell in cells:
-            cut.update(g.group for g in cell.groups if g.n < size)
-            no_others = no_others or (cell.others is not None and cell.others.n < size)
-        for cell in cells if not no_others else ():
-            if cell.others is None:
-                continue
-            kept = [g for g in cell.groups if g.group not in cut]
-            rest = cell.others.n - sum(g.n for g in kept)
-            if 0 < rest < size:
-                cover = [g for g in kept if g.group != MANAGER]
-                if cover:
-                    cut.add(min(cover, key=lambda g: (g.n, -GROUPS.index(g.group))).group)
-                else:
-                    no_others = True
-                break
-        if (len(cut), no_others) == before:
-            return frozenset(cut), no_others
-
-
 def _participant_rows(
     participant: Participant,
     report: ReportData,
@@ -231,11 +195,15 @@ def _participant_rows(
     A group that responded but is not published in a cell gets a blank row: which groups
     responded is in the report too (its response counts and notes).
     """
-    cut, no_others = _withheld(report, size)
+    cells = [c for c in (*report.competencies, report.overall) if c is not None]
+    cut, no_others = plan_export(
+        [({g.group: g.n for g in c.groups}, c.others.n if c.others else None) for c in cells],
+        size,
+    )
     z = NormalDist().inv_cdf(0.5 + report.confidence / 2)
     responded = [g for g in RELATIONSHIPS if g != SELF and counts.get(g, 0) > 0]
     rows = []
-    for cell in (*report.competencies, *([report.overall] if report.overall else [])):
+    for cell in cells:
         if cell.self_score is not None:
             rows.append(_score_row(participant, cell.id, SELF, 1, cell.self_score))
         shown = {g.group: g for g in cell.groups if g.group not in cut}

@@ -19,6 +19,7 @@ from surveys.anonymity import (
     Disclosure,
     comment_groups,
     plan_disclosure,
+    plan_export,
     plan_report,
     pool_cells,
     shuffled_comments,
@@ -541,3 +542,54 @@ def test_sanity_of_the_rounding_attack():
         for total in range(n, 5 * n + 1):
             assert round(n * round(total / n, 2)) == total
     assert math.isclose(round(7 * round(26 / 7, 2)), 26)
+
+
+# -- exports ---------------------------------------------------------------------------------
+
+
+def _cells(*cells: tuple[int | None, dict[str, int]]) -> list[tuple[dict[str, int], int | None]]:
+    return [(shown, others) for others, shown in cells]
+
+
+@pytest.mark.parametrize(
+    ("cells", "size", "withheld"),
+    [
+        # The lone manager is below the export's size; the smallest other group covers them.
+        (
+            _cells((10, {"manager": 1, "peer": 5, "direct_report": 4})),
+            3,
+            {"manager", "direct_report"},
+        ),
+        # No group is large enough to cover the manager alone: only "others" stays.
+        (_cells((4, {"manager": 1, "peer": 3})), 3, {"manager", "peer"}),
+        (_cells((9, {"peer": 6, "other": 3}), (7, {"peer": 4, "other": 3})), 3, set()),
+        # Peers too few in one competency are withheld in every one; then the remainder
+        # there (9 - 5 = 4) is short and the other colleagues go too.
+        (_cells((12, {"peer": 6, "other": 6}), (9, {"peer": 4, "other": 5})), 5, {"peer", "other"}),
+        # A cell where the report already hides "others" constrains only its groups.
+        (_cells((None, {"peer": 3}), (8, {"peer": 5, "other": 3})), 3, set()),
+    ],
+)
+def test_what_an_export_withholds_beyond_the_report(cells, size, withheld):
+    cut, no_others = plan_export(cells, size)
+    assert set(cut) == withheld
+    assert not no_others
+    # Whatever stays passes the export's rule in every cell.
+    for shown, others in cells:
+        kept = {g: n for g, n in shown.items() if g not in cut}
+        assert all(n >= size for n in kept.values())
+        rest = others - sum(kept.values()) if others is not None else 0
+        assert rest == 0 or rest >= size
+
+
+def test_an_export_withholds_others_in_every_cell_or_none():
+    # "Others" too few in one cell: withheld in all of them (groups large enough stay).
+    cells = _cells((10, {"peer": 5, "other": 5}), (3, {"peer": 3}))
+    assert plan_export(cells, 4) == (frozenset({"peer"}), True)
+    # A short remainder only the manager could cover: "others" goes, never the manager.
+    assert plan_export(_cells((7, {"manager": 5, "peer": 2})), 3) == (frozenset({"peer"}), True)
+
+
+def test_an_export_never_publishes_single_raters():
+    with pytest.raises(ValueError, match="below 2"):
+        plan_export(_cells((5, {"peer": 5})), 1)

@@ -22,9 +22,6 @@ from surveys import cycles, exports, responses
 from surveys.models import Assignment, Participant
 from surveys.releases import latest_version, release_cycle
 from surveys.reports import (
-    CompetencyReport,
-    GroupScore,
-    ReliabilityNote,
     ReportData,
     build_report,
     report_from_json,
@@ -263,71 +260,6 @@ def test_the_export_alone_pools_its_group_size_everywhere(session, seed, thresho
         for competency, group in shown:
             if group in groups and group != "self":
                 assert group in cells.get((employee_id, competency), {}), (competency, group)
-
-
-def _cell(cid: str, others: int, **groups: int) -> CompetencyReport:
-    shown = tuple(GroupScore(g, g, 3.0, n) for g, n in groups.items())
-    total = GroupScore("others", "All others", 3.0, others)
-    return CompetencyReport(cid, cid, "", None, shown, total, None, None, None, ())
-
-
-def _report(*cells: CompetencyReport) -> ReportData:
-    """A report showing ``cells`` (the last one as ``ALL``); nothing else is read."""
-    return ReportData(
-        participant_id=1,
-        participant_name="",
-        cycle_name="",
-        bank_title="",
-        scale_min=1,
-        scale_max=5,
-        scale_labels=(),
-        counts=(),
-        invited=0,
-        responded=0,
-        response_rate=None,
-        self_done=False,
-        merged_notes=(),
-        has_feedback=True,
-        overall=cells[-1],
-        competencies=cells[:-1],
-        top_items=(),
-        bottom_items=(),
-        gaps=(),
-        comments=(),
-        reliability=ReliabilityNote(0, None, None, None, None, "none", ()),
-        how_to_read=(),
-        confidence=0.9,
-    )
-
-
-@pytest.mark.parametrize(
-    ("cells", "size", "withheld"),
-    [
-        # The lone manager is below the export's size; the smallest other group covers them.
-        ([_cell("a", 10, manager=1, peer=5, direct_report=4)], 3, {"manager", "direct_report"}),
-        # No group is large enough to cover the manager alone: only "others" stays.
-        ([_cell("a", 4, manager=1, peer=3)], 3, {"manager", "peer"}),
-        ([_cell("a", 9, peer=6, other=3), _cell("ALL", 7, peer=4, other=3)], 3, set()),
-        # Peers too few in one competency are withheld in every one; then the remainder
-        # there (9 - 5 = 4) is short and the other colleagues go too.
-        ([_cell("a", 12, peer=6, other=6), _cell("ALL", 9, peer=4, other=5)], 5, {"peer", "other"}),
-    ],
-)
-def test_what_the_export_withholds_beyond_the_report(cells, size, withheld):
-    cut, no_others = exports._withheld(_report(*cells), size)
-    assert set(cut) == withheld
-    assert not no_others
-
-
-def test_the_export_withholds_others_in_every_cell_or_none():
-    # "Others" too few in one cell: withheld in all of them (groups large enough stay).
-    cells = [_cell("a", 10, peer=5, other=5), _cell("ALL", 3, peer=3)]
-    assert exports._withheld(_report(*cells), 4) == (frozenset({"peer"}), True)
-    # A short remainder only the manager could cover: "others" goes, never the manager.
-    assert exports._withheld(_report(_cell("ALL", 7, manager=5, peer=2)), 3) == (
-        frozenset({"peer"}),
-        True,
-    )
 
 
 def test_each_released_report_keeps_its_own_scoring_method(session):
