@@ -881,11 +881,20 @@ def report_from_json(data: Mapping[str, Any]) -> ReportData:
 
 
 def _to_json(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, tuple | list):
+    # Exact types first: a report has thousands of values, and the ABC checks below are
+    # slow (they are for numpy's scalars and other subclasses).
+    kind = type(value)
+    if kind is float:
+        if not math.isfinite(value):
+            raise ValueError(f"report value {value} has no JSON form")
+        return value
+    if value is None or kind in _PLAIN:
+        return value
+    if kind is tuple or kind is list:
         return [_to_json(v) for v in value]
-    if value is None or isinstance(value, str | bool):
+    if dataclasses.is_dataclass(kind):
+        return {name: _to_json(getattr(value, name)) for name in _field_names(kind)}
+    if isinstance(value, str | bool):  # subclasses: str enums, Markup
         return value
     if isinstance(value, numbers.Integral):
         return int(value)
@@ -894,7 +903,15 @@ def _to_json(value: Any) -> Any:
         if not math.isfinite(number):
             raise ValueError(f"report value {number} has no JSON form")
         return number
-    raise TypeError(f"cannot freeze {type(value).__name__} into a report")
+    raise TypeError(f"cannot freeze {kind.__name__} into a report")
+
+
+_PLAIN = frozenset({str, bool, int})
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 def _from_json(tp: Any, value: Any) -> Any:

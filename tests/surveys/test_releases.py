@@ -7,6 +7,7 @@ import json
 import uuid
 from datetime import date
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
@@ -111,6 +112,22 @@ def test_report_json_round_trip_is_exact(session):
     report = build_report(session, participant)
     data = json.loads(json.dumps(report_to_json(report), allow_nan=False))
     assert report_from_json(data) == report
+
+
+def test_report_json_takes_numpy_scalars_and_refuses_what_json_cannot_hold(session):
+    _, participant = build_cycle(session)
+    report = build_report(session, participant)
+    as_numpy = dataclasses.replace(
+        report, responded=np.int64(report.responded), confidence=np.float32(0.5)
+    )
+    data = report_to_json(as_numpy)
+    assert (type(data["responded"]), data["responded"]) == (int, report.responded)
+    assert (type(data["confidence"]), data["confidence"]) == (float, 0.5)
+    for bad in (float("nan"), np.float64("inf")):
+        with pytest.raises(ValueError, match="no JSON form"):
+            report_to_json(dataclasses.replace(report, confidence=bad))
+    with pytest.raises(TypeError, match="cannot freeze dict"):
+        report_to_json(dataclasses.replace(report, confidence={}))
 
 
 def test_a_released_report_does_not_change_when_the_data_does(session):
