@@ -21,7 +21,7 @@ import secrets
 from collections import Counter
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
@@ -68,6 +68,8 @@ __all__ = [
     "accept_late_response",
     "latest_version",
     "release_cycle",
+    "release_running",
+    "request_release",
     "rerelease_cycle",
     "rerelease_participant",
     "rerelease_refusal",
@@ -100,12 +102,42 @@ def release_cycle(
     cycle.move_to(CycleState.RELEASED)
     cycle.released_at = now
     cycle.pseudonym_key = None
+    cycle.release_started_at = cycle.release_error = None
     session.flush()
     for participant in cycle.participants:
         _send_link(session, participant, base_url=base_url)
     session.flush()
     n = len(cycle.participants)
     return ReleaseSummary(reports=n, emails=n)
+
+
+#: A release still marked as running after this long died with its worker. It is one
+#: transaction, so nothing of it was kept, and HR may start it again.
+RELEASE_STALE_AFTER = timedelta(minutes=30)
+
+
+def release_running(cycle: Cycle, now: datetime | None = None) -> bool:
+    """Whether a release HR started (:func:`request_release`) is waiting or running."""
+    started = cycle.release_started_at
+    if started is None or cycle.state != CycleState.CLOSED:
+        return False
+    return (now or utcnow()) - started < RELEASE_STALE_AFTER
+
+
+def request_release(session: Session, cycle: Cycle, now: datetime | None = None) -> None:
+    """Mark ``cycle``'s release as started, for a background job to carry out.
+
+    Releasing a large cycle builds every report (tens of milliseconds each), too long for
+    a web request. Raises DomainError when the cycle can't be released or a release of
+    it is already under way.
+    """
+    lock_cycle(session, cycle)
+    cycle.check_move(CycleState.RELEASED)
+    if release_running(cycle, now):
+        raise DomainError("the release of this cycle is already under way")
+    cycle.release_started_at = now or utcnow()
+    cycle.release_error = None
+    session.flush()
 
 
 def _unlink_responses(session: Session, cycle: Cycle) -> dict[str, str]:

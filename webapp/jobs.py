@@ -24,11 +24,12 @@ from huey import Huey, crontab
 from huey.consumer import Consumer
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 from redis import ConnectionPool
-from sqlalchemy import event, text
+from sqlalchemy import event, text, update
 from sqlalchemy.orm import Session
 
-from surveys import cycles
-from surveys.models import OutboxMessage
+from surveys import audit, cycles, releases
+from surveys.errors import DomainError
+from surveys.models import Cycle, CycleState, OutboxMessage, User
 from surveys.outbox import DeliveryReport, deliver_pending
 from webapp import logs
 from webapp.config import ConfigError
@@ -182,6 +183,58 @@ def deliver_outbox() -> dict[str, int]:
     if report is None:
         return {"sent": 0}
     return {"sent": report.sent, "failed": report.failed, "gave_up": report.gave_up}
+
+
+#: What HR reads when a background release failed for a reason other than the cycle's.
+RELEASE_FAILED = (
+    "The release failed on the server and nothing was released. Try again; if it fails"
+    " again, your administrator will find the error in the worker's log."
+)
+
+
+@huey.task()
+def release_reports(cycle_id: int, user_id: int | None) -> dict[str, int]:
+    """Carry out the release HR started (:func:`surveys.releases.request_release`).
+
+    Does nothing when no release is waiting (a job delivered twice releases once). The
+    release is one transaction: a failure keeps nothing of it and is written on the
+    cycle for HR's page (and raised again for this job's log line unless it is the
+    cycle's own, a DomainError). Returns the counts for the log line.
+    """
+    with _app_context(), Session(db.engine) as session:
+        cycle = session.get(Cycle, cycle_id)
+        if cycle is None or cycle.release_started_at is None or cycle.state != CycleState.CLOSED:
+            return {"reports": 0}
+        actor = session.get(User, user_id) if user_id is not None else None
+        try:
+            summary = releases.release_cycle(
+                session, cycle, base_url=current_app.config["BASE_URL"]
+            )
+            audit.record(
+                session,
+                actor or "system",
+                "cycle.release",
+                f"cycle {cycle.id} {cycle.name}",
+                {"reports": summary.reports, "emails": summary.emails},
+            )
+            session.commit()
+        except DomainError as error:
+            _release_failed(session, cycle_id, f"Nothing was released: {error}.")
+            return {"reports": 0}
+        except Exception:
+            _release_failed(session, cycle_id, RELEASE_FAILED)
+            raise
+    return {"reports": summary.reports, "emails": summary.emails}
+
+
+def _release_failed(session: Session, cycle_id: int, message: str) -> None:
+    session.rollback()
+    session.execute(
+        update(Cycle)
+        .where(Cycle.id == cycle_id)
+        .values(release_started_at=None, release_error=message)
+    )
+    session.commit()
 
 
 def _schedule_lock(session: Session) -> bool:

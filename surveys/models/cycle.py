@@ -91,6 +91,10 @@ class Cycle(Base):
     #: Responses per day ("YYYY-MM-DD" -> count), kept at release, when every response's
     #: own day is replaced by the close date (a day still narrows down who answered).
     daily_responses: Mapped[dict[str, int] | None] = mapped_column(JSON)
+    #: When HR asked for a release a background job carries out (None when none is
+    #: waiting or running), and why the last one failed.
+    release_started_at: Mapped[datetime | None]
+    release_error: Mapped[str | None] = mapped_column(Text)
 
     participants: Mapped[list[Participant]] = relationship(
         back_populates="cycle", cascade="all, delete-orphan", order_by="Participant.id"

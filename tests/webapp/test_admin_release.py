@@ -9,9 +9,11 @@ import re
 from types import SimpleNamespace
 
 import pytest
+from markupsafe import escape
 from sqlalchemy import select
 
-from surveys import cycles
+from surveys import cycles, releases
+from surveys.errors import DomainError
 from surveys.models import AccessToken, Cycle, CycleState, OutboxMessage
 from surveys.scores_csv import SCORES_COLUMNS
 from surveys.tokens import hash_token
@@ -19,6 +21,7 @@ from tests import factories as f
 from tests.surveys.test_reports import build_cycle
 from tests.webapp.console import audit_events, csrf_token, preview_url, sign_in
 from tests.webapp.test_reports import pdf_text
+from webapp import jobs
 from webapp.extensions import db
 
 COMMENT = "Distinctive peer comment 0d4c"
@@ -232,6 +235,122 @@ def test_release_to_all_emails_every_participant_a_report_link(app, client, clos
     again = _release(client, closed.id)
     assert again.status_code == 422
     assert len(_report_emails(app)) == 2
+
+
+#: The release job itself, run as a worker would (the ``queued`` fixture replaces the
+#: queueing call).
+run_release_job = jobs.release_reports.call_local
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """Release jobs queued instead of run inline (as with a real queue): their arguments."""
+    calls: list[tuple[int, int]] = []
+    monkeypatch.setattr(jobs, "release_reports", lambda *args: calls.append(args))
+    return calls
+
+
+def _cycle(app, cycle_id) -> Cycle:
+    with app.app_context():
+        cycle = db.session.get(Cycle, cycle_id)
+        db.session.expunge(cycle)
+        return cycle
+
+
+def test_a_queued_release_shows_its_progress_and_runs_once(app, client, closed, queued):
+    sign_in(app, client)
+    response = _release(client, closed.id)
+    assert response.status_code == 302
+    page = client.get(response.location).get_data(as_text=True)
+    assert "Releasing 2 reports in the background." in page
+    assert "Releasing the reports" in page
+    assert "Release to all" not in page  # no second button while it runs
+    assert _state(app, closed.id) == CycleState.CLOSED
+    assert _cycle(app, closed.id).release_started_at is not None
+    # A second post (another tab) does not queue the release twice: it shows the progress.
+    again = _release(client, closed.id)
+    assert again.status_code == 422
+    assert "Releasing the reports" in again.get_data(as_text=True)
+    ((cycle_id, user_id),) = queued
+    assert cycle_id == closed.id
+
+    with app.app_context():
+        assert run_release_job(cycle_id, user_id) == {"reports": 2, "emails": 2}
+        # Delivered twice, the job releases once.
+        assert run_release_job(cycle_id, user_id) == {"reports": 0}
+    assert _state(app, closed.id) == CycleState.RELEASED
+    assert _cycle(app, closed.id).release_started_at is None
+    assert sorted(_report_emails(app)) == ["t1@example.com", "t2@example.com"]
+    (event,) = audit_events(app, "cycle.release")
+    assert (event.actor, event.detail) == ("hr@example.com", {"reports": 2, "emails": 2})
+    page = client.get(f"/admin/cycles/{closed.id}/release").get_data(as_text=True)
+    assert "Released reports" in page
+    assert "version 1" in page
+
+
+def test_a_release_whose_worker_died_can_be_started_again(app, client, closed, queued):
+    sign_in(app, client)
+    _release(client, closed.id)
+    with app.app_context():
+        cycle = db.session.get(Cycle, closed.id)
+        cycle.release_started_at -= releases.RELEASE_STALE_AFTER
+        db.session.commit()
+    page = client.get(f"/admin/cycles/{closed.id}/release").get_data(as_text=True)
+    assert "Releasing the reports" not in page
+    assert "Release to all 2 participants" in page
+    assert _release(client, closed.id).status_code == 302
+    assert len(queued) == 2
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (DomainError("the bank changed"), "Nothing was released: the bank changed."),
+        (RuntimeError("disk full"), jobs.RELEASE_FAILED),
+    ],
+)
+def test_a_failed_release_keeps_nothing_and_says_so(
+    app, client, closed, queued, monkeypatch, error, message
+):
+    sign_in(app, client)
+    _release(client, closed.id)
+    ((cycle_id, user_id),) = queued
+
+    def fail_midway(session, cycle, **kwargs):
+        cycle.pseudonym_key = None  # a change the rollback must undo
+        session.flush()
+        raise error
+
+    monkeypatch.setattr(releases, "release_cycle", fail_midway)
+    with app.app_context():
+        if isinstance(error, DomainError):
+            assert run_release_job(cycle_id, user_id) == {"reports": 0}
+        else:
+            with pytest.raises(RuntimeError, match="disk full"):
+                run_release_job(cycle_id, user_id)
+    cycle = _cycle(app, closed.id)
+    assert (cycle.state, cycle.release_started_at) == (CycleState.CLOSED, None)
+    assert cycle.pseudonym_key is not None
+    assert cycle.release_error == message
+    assert audit_events(app, "cycle.release") == []
+    page = client.get(f"/admin/cycles/{closed.id}/release").get_data(as_text=True)
+    assert str(escape(message)) in page
+    assert "Release to all 2 participants" in page  # HR can try again
+
+
+def test_a_release_the_queue_could_not_take_is_undone(app, client, closed, monkeypatch):
+    def queue_down(*args):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr(jobs, "release_reports", queue_down)
+    sign_in(app, client)
+    response = _release(client, closed.id)
+    assert response.status_code == 302
+    cycle = _cycle(app, closed.id)
+    assert (cycle.state, cycle.release_started_at) == (CycleState.CLOSED, None)
+    page = client.get(response.location).get_data(as_text=True)
+    assert "could not be started (the job queue did not answer)" in page
+    assert "Release to all 2 participants" in page
 
 
 def test_release_needs_a_csrf_token(app, client, closed):

@@ -16,8 +16,9 @@ from flask_login import current_user
 from surveys import audit, exports
 from surveys.errors import DomainError
 from surveys.models import Cycle, CycleState, Participant
-from surveys.releases import latest_version, release_cycle
+from surveys.releases import latest_version, release_running, request_release
 from surveys.reports import ReportData, build_report, report_from_json, score_cycle
+from webapp import jobs
 from webapp.admin import bp
 from webapp.admin.cycle_actions import load_cycle, load_participant
 from webapp.admin.cycle_forms import ActionForm, ReleaseForm, csrf_failed
@@ -86,6 +87,7 @@ def _release_page(cycle: Cycle, form: ReleaseForm | None = None, status_code: in
         rows=_rows(cycle),
         form=form or ReleaseForm(formdata=None),
         action_form=ActionForm(),
+        running=release_running(cycle),
     )
     return html, status_code
 
@@ -104,25 +106,43 @@ def release_all(cycle_id: int):
             abort(400)
         return _release_page(found, form, 422)
     try:
-        summary = release_cycle(db.session, found, base_url=current_app.config["BASE_URL"])
+        request_release(db.session, found)
     except DomainError as error:
         db.session.rollback()
         form.confirm.errors = [str(error)]
         return _release_page(found, form, 422)
-    audit.record(
-        db.session,
-        current_user,
-        "cycle.release",
-        f"cycle {found.id} {found.name}",
-        {"reports": summary.reports, "emails": summary.emails},
-    )
     db.session.commit()
-    flash(
-        f"Released {_count(summary.reports, 'report')};"
-        f" {_count(summary.emails, 'email')} with report links queued.",
-        "info",
-    )
+    reports = _count(len(found.participants), "report")
+    try:
+        # A large cycle takes minutes; with QUEUE_URL=memory:// this runs right here.
+        jobs.release_reports(found.id, current_user.id)
+    except Exception:
+        current_app.logger.exception("could not start the release of cycle %s", found.id)
+        _not_started(found)
+        return redirect(url_for(".release", cycle_id=found.id))
+    db.session.expire(found)
+    if found.state == CycleState.RELEASED:
+        emails = _count(len(found.participants), "email")
+        flash(f"Released {reports}; {emails} with report links queued.", "info")
+    elif found.release_error is None:
+        flash(
+            f"Releasing {reports} in the background. Reload this page to see when they are out.",
+            "info",
+        )
     return redirect(url_for(".release", cycle_id=found.id))
+
+
+def _not_started(cycle: Cycle) -> None:
+    """Undo the release request when its job could not be queued (or died inline)."""
+    db.session.rollback()
+    db.session.refresh(cycle)
+    if cycle.release_started_at is not None:
+        cycle.release_started_at = None
+        cycle.release_error = (
+            "The release could not be started (the job queue did not answer); nothing was"
+            " released. Try again in a moment."
+        )
+        db.session.commit()
 
 
 def _count(n: int, noun: str) -> str:
