@@ -22,6 +22,7 @@ from tests.surveys.test_reports import build_cycle
 from tests.webapp.console import audit_events, csrf_token, preview_url, sign_in
 from tests.webapp.test_reports import pdf_text
 from webapp import jobs
+from webapp.admin import release as release_views
 from webapp.extensions import db
 
 COMMENT = "Distinctive peer comment 0d4c"
@@ -193,6 +194,32 @@ def test_signed_out_visitors_get_the_login_page(app, client, closed):
         assert response.status_code == 302, url
         assert response.headers["Location"].startswith("/admin/login"), url
     assert _state(app, closed.id) == CycleState.CLOSED
+
+
+def test_the_release_page_builds_one_page_of_reports_at_a_time(app, client, closed, monkeypatch):
+    monkeypatch.setattr(release_views, "RELEASE_PAGE_SIZE", 1)
+    built = []
+    real_build = release_views.build_report
+    monkeypatch.setattr(
+        release_views,
+        "build_report",
+        lambda session, p, **kw: built.append(p.id) or real_build(session, p, **kw),
+    )
+    sign_in(app, client)
+    first, second = sorted([closed.participant, closed.other], key=lambda p: p.name)
+    page = client.get(f"/admin/cycles/{closed.id}/release").get_data(as_text=True)
+    assert built == [first.id]
+    assert first.name in page
+    assert second.name not in page
+    assert "(1–1 of 2)" in page
+    assert "Page 1 of 2" in page
+    assert "Release to all 2 participants" in page  # the whole cycle, not the page
+    # Past the end: the last page.
+    page = client.get(f"/admin/cycles/{closed.id}/release?page=99").get_data(as_text=True)
+    assert built == [first.id, second.id]
+    assert second.name in page
+    assert first.name not in page
+    assert "Page 2 of 2" in page
 
 
 # -- release to all -------------------------------------------------------------------------

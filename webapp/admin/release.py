@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Response, abort, current_app, flash, redirect, render_template, url_for
+from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from sqlalchemy import select
 
 from surveys import audit, exports
 from surveys.errors import DomainError
-from surveys.models import Cycle, CycleState, Participant
+from surveys.models import Cycle, CycleState, Employee, Participant
 from surveys.releases import latest_version, release_running, request_release
 from surveys.reports import ReportData, build_report, report_from_json, score_cycle
 from webapp import jobs
@@ -49,19 +50,39 @@ class ReleaseRow:
     version: int | None
 
 
-def _rows(cycle: Cycle) -> list[ReleaseRow]:
+#: Participants per page of the release page (a page builds each of its reports).
+RELEASE_PAGE_SIZE = 100
+
+
+def _page_of_participants(cycle: Cycle, page: int) -> tuple[list[Participant], int, int]:
+    """One page of the cycle's participants by name: (participants, page, pages)."""
+    total = len(cycle.participants)
+    pages = max(1, -(-total // RELEASE_PAGE_SIZE))
+    page = min(max(1, page), pages)
+    participants = db.session.scalars(
+        select(Participant)
+        .join(Employee, Participant.employee_id == Employee.id)
+        .where(Participant.cycle_id == cycle.id)
+        .order_by(Employee.name, Participant.id)
+        .limit(RELEASE_PAGE_SIZE)
+        .offset((page - 1) * RELEASE_PAGE_SIZE)
+    ).all()
+    return list(participants), page, pages
+
+
+def _rows(cycle: Cycle, participants: list[Participant]) -> list[ReleaseRow]:
     if cycle.state == CycleState.RELEASED:
         reports = []
-        for p in cycle.participants:
+        for p in participants:
             version = latest_version(db.session, p)
             data = report_from_json(version.data) if version else None
             reports.append((p, data, version.version if version else None))
     else:
         scored = score_cycle(db.session, cycle)  # once for everyone, as the release does
         reports = [
-            (p, build_report(db.session, p, cycle_scores=scored), None) for p in cycle.participants
+            (p, build_report(db.session, p, cycle_scores=scored), None) for p in participants
         ]
-    rows = [
+    return [
         ReleaseRow(
             participant_id=p.id,
             name=p.employee.name,
@@ -75,16 +96,22 @@ def _rows(cycle: Cycle) -> list[ReleaseRow]:
         )
         for p, report, version in reports
     ]
-    return sorted(rows, key=lambda r: (r.name, r.participant_id))
 
 
 def _release_page(cycle: Cycle, form: ReleaseForm | None = None, status_code: int = 200):
     if cycle.state not in (CycleState.CLOSED, CycleState.RELEASED):
         abort(403)
+    participants, page, pages = _page_of_participants(
+        cycle, request.args.get("page", 1, type=int) or 1
+    )
     html = render_template(
         "admin/release.html",
         cycle=cycle,
-        rows=_rows(cycle),
+        rows=_rows(cycle, participants),
+        page=page,
+        pages=pages,
+        page_size=RELEASE_PAGE_SIZE,
+        total=len(cycle.participants),
         form=form or ReleaseForm(formdata=None),
         action_form=ActionForm(),
         running=release_running(cycle),
