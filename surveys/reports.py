@@ -24,7 +24,7 @@ import types
 import typing
 import warnings
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -877,7 +877,7 @@ def report_to_json(report: ReportData) -> dict[str, Any]:
 
 def report_from_json(data: Mapping[str, Any]) -> ReportData:
     """Rebuild a :class:`ReportData` from :func:`report_to_json`'s output."""
-    return _from_json(ReportData, data)
+    return _reader(ReportData)(data)
 
 
 def _to_json(value: Any) -> Any:
@@ -914,37 +914,42 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(f.name for f in dataclasses.fields(cls))
 
 
-def _from_json(tp: Any, value: Any) -> Any:
+@functools.cache
+def _reader(tp: Any) -> Callable[[Any], Any]:
+    """A function reading a value of type ``tp`` from its JSON form, made once per type
+    (a report holds thousands of values; inspecting the type for each was most of the
+    time it took to read one)."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        if value is None:
-            return None
         (inner,) = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _from_json(inner, value)
+        read = _reader(inner)
+        return lambda value: None if value is None else read(value)
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        hints = _type_hints(tp)
-        # Fields added later (with a default) are missing from reports frozen before.
-        return tp(
-            **{
-                f.name: _from_json(hints[f.name], value[f.name])
-                for f in dataclasses.fields(tp)
-                if f.name in value or not _has_default(f)
-            }
-        )
+        hints = typing.get_type_hints(tp)
+        fields = [(f.name, _reader(hints[f.name]), _has_default(f)) for f in dataclasses.fields(tp)]
+
+        def read_dataclass(value: Mapping[str, Any]) -> Any:
+            # Fields added later (with a default) are missing from reports frozen before.
+            return tp(
+                **{
+                    name: read(value[name])
+                    for name, read, optional in fields
+                    if not optional or name in value
+                }
+            )
+
+        return read_dataclass
     if origin is tuple:
         args = typing.get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_from_json(args[0], v) for v in value)
-        return tuple(_from_json(a, v) for a, v in zip(args, value, strict=True))
+            read = _reader(args[0])
+            return lambda value: tuple(map(read, value))
+        readers = [_reader(a) for a in args]
+        return lambda value: tuple(r(v) for r, v in zip(readers, value, strict=True))
     if tp in (int, float, str, bool):
-        return tp(value)
+        return tp
     raise TypeError(f"cannot read {tp!r} from a frozen report")
 
 
 def _has_default(f: dataclasses.Field[Any]) -> bool:
     return f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-
-
-@functools.cache
-def _type_hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)

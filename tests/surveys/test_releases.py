@@ -114,6 +114,22 @@ def test_report_json_round_trip_is_exact(session):
     assert report_from_json(data) == report
 
 
+def test_a_report_frozen_before_a_field_was_added_still_reads(session):
+    _, participant = build_cycle(session)
+    report = build_report(session, participant)
+    data = json.loads(json.dumps(report_to_json(report)))
+    for field in ("trend", "version", "released_on"):  # added with defaults over time
+        del data[field]
+    old = report_from_json(data)
+    assert (old.trend, old.version, old.released_on) == (None, None, None)
+    assert dataclasses.replace(old, trend=report.trend) == dataclasses.replace(
+        report, version=None, released_on=None
+    )
+    del data["participant_name"]  # a field without a default is never optional
+    with pytest.raises(KeyError, match="participant_name"):
+        report_from_json(data)
+
+
 def test_report_json_takes_numpy_scalars_and_refuses_what_json_cannot_hold(session):
     _, participant = build_cycle(session)
     report = build_report(session, participant)
