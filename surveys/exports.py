@@ -28,7 +28,7 @@ from surveys.anonymity import OTHERS, SELF, plan_export
 from surveys.csv_safety import csv_text
 from surveys.errors import DomainError
 from surveys.models import Cycle, CycleState, Participant, Relationship, Response
-from surveys.releases import latest_version
+from surveys.releases import latest_versions
 from surveys.reports import (
     ReportData,
     build_report,
@@ -160,11 +160,12 @@ def _reports(
 ) -> tuple[str | None, list[tuple[Participant, ReportData, dict[str, int]]]]:
     """The cycle's scoring method and each participant's report with its response counts."""
     if cycle.state == CycleState.RELEASED:
-        out = []
-        for p in participants:
-            version = latest_version(session, p)
-            if version is not None:
-                out.append((p, report_from_json(version.data), dict(version.response_counts)))
+        versions = latest_versions(session, participants)
+        out = [
+            (p, report_from_json(v.data), dict(v.response_counts))
+            for p in participants
+            if (v := versions.get(p.id)) is not None
+        ]
         # A re-released version is scored after the release cut the rater links, so it
         # may be plain means where the first versions were adjusted.
         methods = {r.reliability.method for _, r, _ in out} - {"none"}

@@ -19,7 +19,7 @@ import hashlib
 import json
 import secrets
 from collections import Counter
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -67,6 +67,7 @@ __all__ = [
     "RereleaseOutcome",
     "accept_late_response",
     "latest_version",
+    "latest_versions",
     "release_cycle",
     "release_running",
     "request_release",
@@ -413,6 +414,35 @@ def latest_version(session: Session, participant: Participant | int) -> ReportVe
         .order_by(ReportVersion.version.desc())
         .limit(1)
     )
+
+
+#: Ids in one ``IN (…)`` list (SQLite allows 32,766 bound values a statement).
+IDS_PER_QUERY = 500
+
+
+def latest_versions(
+    session: Session, participants: Sequence[Participant]
+) -> dict[int, ReportVersion]:
+    """:func:`latest_version` of many participants, a query per :data:`IDS_PER_QUERY`:
+    participant id → version (participants without one are left out)."""
+    out: dict[int, ReportVersion] = {}
+    for start in range(0, len(participants), IDS_PER_QUERY):
+        ids = [p.id for p in participants[start : start + IDS_PER_QUERY]]
+        newest = (
+            select(ReportVersion.participant_id, func.max(ReportVersion.version).label("version"))
+            .where(ReportVersion.participant_id.in_(ids))
+            .group_by(ReportVersion.participant_id)
+            .subquery()
+        )
+        rows = session.scalars(
+            select(ReportVersion).join(
+                newest,
+                (ReportVersion.participant_id == newest.c.participant_id)
+                & (ReportVersion.version == newest.c.version),
+            )
+        )
+        out.update((row.participant_id, row) for row in rows)
+    return out
 
 
 def _named(cycle: Cycle, group: str) -> bool:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from surveys import cycles, exports
+from surveys import cycles, exports, releases
 from surveys.errors import DomainError, IllegalTransition
 from surveys.models import (
     DEFAULT_THRESHOLDS,
@@ -105,6 +105,27 @@ def test_release_freezes_every_report_and_destroys_the_pseudonym_key(session):
         "direct_report": 0,
         "other": 0,
     }
+
+
+@pytest.mark.parametrize("per_query", [1, 500])
+def test_latest_versions_are_each_participants_newest(session, monkeypatch, per_query):
+    monkeypatch.setattr(releases, "IDS_PER_QUERY", per_query)
+    cycle, participant = released(session, participants=3)
+    first = latest_version(session, participant)
+    session.add(
+        ReportVersion(
+            participant_id=participant.id,
+            version=2,
+            data=first.data,
+            content_hash=first.content_hash,
+            response_counts=first.response_counts,
+        )
+    )
+    session.flush()
+    found = releases.latest_versions(session, cycle.participants)
+    assert found == {p.id: latest_version(session, p) for p in cycle.participants}
+    assert found[participant.id].version == 2
+    assert {v.version for pid, v in found.items() if pid != participant.id} == {1}
 
 
 def test_report_json_round_trip_is_exact(session):

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from surveys import audit, exports
 from surveys.errors import DomainError
 from surveys.models import Cycle, CycleState, Employee, Participant
-from surveys.releases import latest_version, release_running, request_release
+from surveys.releases import latest_version, latest_versions, release_running, request_release
 from surveys.reports import ReportData, build_report, report_from_json, score_cycle
 from webapp import jobs
 from webapp.admin import bp
@@ -72,9 +72,10 @@ def _page_of_participants(cycle: Cycle, page: int) -> tuple[list[Participant], i
 
 def _rows(cycle: Cycle, participants: list[Participant]) -> list[ReleaseRow]:
     if cycle.state == CycleState.RELEASED:
+        versions = latest_versions(db.session, participants)
         reports = []
         for p in participants:
-            version = latest_version(db.session, p)
+            version = versions.get(p.id)
             data = report_from_json(version.data) if version else None
             reports.append((p, data, version.version if version else None))
     else:
