@@ -7,7 +7,7 @@ import re
 from sqlalchemy import select
 
 from surveys import accounts
-from surveys.models import AuditEvent, User, UserRole
+from surveys.models import AuditEvent, Cycle, User, UserRole
 from webapp.extensions import db
 
 PASSWORD = "correct horse battery staple"
@@ -48,3 +48,11 @@ def audit_events(app, action: str) -> list[AuditEvent]:
         for event in events:
             db.session.expunge(event)
         return list(events)
+
+
+def detached_cycle(app, cycle_id: int) -> Cycle:
+    """The cycle as the database has it now, readable outside an app context."""
+    with app.app_context():
+        found = db.session.get(Cycle, cycle_id)
+        db.session.expunge(found)
+        return found

@@ -22,7 +22,7 @@ from surveys.models import (
 )
 from tests import factories as f
 from tests.surveys.test_reports import build_cycle
-from tests.webapp.console import audit_events, csrf_token, sign_in
+from tests.webapp.console import audit_events, csrf_token, detached_cycle, sign_in
 from webapp.extensions import db
 
 SECRET_COMMENT = "Distinctive comment text 9c1e"
@@ -67,13 +67,6 @@ def open_cycle(app):
         return data
 
 
-def _cycle(app, cycle_id) -> Cycle:
-    with app.app_context():
-        found = db.session.get(Cycle, cycle_id)
-        db.session.expunge(found)
-        return found
-
-
 def _set_state(app, cycle_id, state):
     with app.app_context():
         found = db.session.get(Cycle, cycle_id)
@@ -114,7 +107,7 @@ def test_a_signed_out_visitor_gets_the_login_page_for_every_cycle_action(app, cl
         response = getattr(client, method)(url, data={"confirm": "y"})
         assert response.status_code == 302, url
         assert response.headers["Location"].startswith("/admin/login"), url
-    assert _cycle(app, cid).state == CycleState.OPEN
+    assert detached_cycle(app, cid).state == CycleState.OPEN
     assert _outbox(app, "reminder") == 0
 
 
@@ -129,7 +122,7 @@ def test_cycle_actions_need_a_csrf_token(app, client, open_cycle):
         (f"/admin/cycles/{cid}/close", {"confirm": "y"}),
     ]:
         assert client.post(url, data=data).status_code == 400, url
-    found = _cycle(app, cid)
+    found = detached_cycle(app, cid)
     assert (found.state, found.close_date) == (CycleState.OPEN, open_cycle.close_date)
 
     token = csrf_token(_page(client, cid))
@@ -137,7 +130,7 @@ def test_cycle_actions_need_a_csrf_token(app, client, open_cycle):
         f"/admin/cycles/{cid}/deadline", data={"close_date": later, "csrf_token": token}
     )
     assert response.status_code == 302
-    assert _cycle(app, cid).close_date.isoformat() == later
+    assert detached_cycle(app, cid).close_date.isoformat() == later
 
 
 # -- what each state offers -----------------------------------------------------------------
@@ -215,7 +208,7 @@ def test_extend_the_deadline(app, client, open_cycle):
         follow_redirects=True,
     )
     assert f"The cycle now closes on {later:%d %B %Y}." in response.get_data(as_text=True)
-    assert _cycle(app, open_cycle.id).close_date == later
+    assert detached_cycle(app, open_cycle.id).close_date == later
     (event,) = audit_events(app, "cycle.extend_deadline")
     assert event.detail == {"from": open_cycle.close_date.isoformat(), "to": later.isoformat()}
 
@@ -246,7 +239,7 @@ def test_extend_the_deadline_refuses_bad_dates_and_keeps_the_input(
     assert 'aria-invalid="true"' in page
     if value:
         assert f'value="{value}"' in page  # what was typed is still there
-    assert _cycle(app, open_cycle.id).close_date == open_cycle.close_date
+    assert detached_cycle(app, open_cycle.id).close_date == open_cycle.close_date
     assert audit_events(app, "cycle.extend_deadline") == []
 
 
@@ -258,13 +251,13 @@ def test_closing_needs_the_confirmation_box(app, client, open_cycle):
     response = client.post(f"/admin/cycles/{open_cycle.id}/close", data={})
     assert response.status_code == 422
     assert "Tick the box to confirm that the cycle should close." in response.get_data(as_text=True)
-    assert _cycle(app, open_cycle.id).state == CycleState.OPEN
+    assert detached_cycle(app, open_cycle.id).state == CycleState.OPEN
 
     response = client.post(
         f"/admin/cycles/{open_cycle.id}/close", data={"confirm": "y"}, follow_redirects=True
     )
     assert "The cycle is closed with 3 responses." in response.get_data(as_text=True)
-    assert _cycle(app, open_cycle.id).state == CycleState.CLOSED
+    assert detached_cycle(app, open_cycle.id).state == CycleState.CLOSED
     (event,) = audit_events(app, "cycle.close")
     assert event.detail == {"responses": 3}
 
@@ -418,11 +411,11 @@ def test_hr_opens_the_surveys_of_a_nominating_cycle(app, client, nominating):
     assert "Tick the box to confirm that the surveys should open." in unconfirmed.get_data(
         as_text=True
     )
-    assert _cycle(app, nominating.id).state == CycleState.NOMINATING
+    assert detached_cycle(app, nominating.id).state == CycleState.NOMINATING
 
     response = client.post(url, data={"confirm": "y"}, follow_redirects=True)
     assert "The surveys are open: " in response.get_data(as_text=True)
-    assert _cycle(app, nominating.id).state == CycleState.OPEN
+    assert detached_cycle(app, nominating.id).state == CycleState.OPEN
     assert _outbox(app, "invite") > 0
     (event,) = audit_events(app, "cycle.launch")
     assert event.detail["assignments"] >= 4  # self, manager and the two proposed peers
@@ -443,8 +436,8 @@ def test_opening_with_too_few_peers_names_who_and_needs_the_extra_tick(app, clie
     refused = client.post(url, data={"confirm": "y"})
     assert refused.status_code == 422
     assert "Ann Lead (0)" in refused.get_data(as_text=True)
-    assert _cycle(app, cycle_id).state == CycleState.NOMINATING
+    assert detached_cycle(app, cycle_id).state == CycleState.NOMINATING
     assert audit_events(app, "cycle.launch") == []
     allowed = client.post(url, data={"confirm": "y", "allow_short": "y"})
     assert allowed.status_code == 302
-    assert _cycle(app, cycle_id).state == CycleState.OPEN
+    assert detached_cycle(app, cycle_id).state == CycleState.OPEN

@@ -19,7 +19,7 @@ from surveys.scores_csv import SCORES_COLUMNS
 from surveys.tokens import hash_token
 from tests import factories as f
 from tests.surveys.test_reports import build_cycle
-from tests.webapp.console import audit_events, csrf_token, preview_url, sign_in
+from tests.webapp.console import audit_events, csrf_token, detached_cycle, preview_url, sign_in
 from tests.webapp.test_reports import pdf_text
 from webapp import jobs
 from webapp.admin import release as release_views
@@ -277,13 +277,6 @@ def queued(monkeypatch):
     return calls
 
 
-def _cycle(app, cycle_id) -> Cycle:
-    with app.app_context():
-        cycle = db.session.get(Cycle, cycle_id)
-        db.session.expunge(cycle)
-        return cycle
-
-
 def test_a_queued_release_shows_its_progress_and_runs_once(app, client, closed, queued):
     sign_in(app, client)
     response = _release(client, closed.id)
@@ -293,7 +286,7 @@ def test_a_queued_release_shows_its_progress_and_runs_once(app, client, closed, 
     assert "Releasing the reports" in page
     assert "Release to all" not in page  # no second button while it runs
     assert _state(app, closed.id) == CycleState.CLOSED
-    assert _cycle(app, closed.id).release_started_at is not None
+    assert detached_cycle(app, closed.id).release_started_at is not None
     # A second post (another tab) does not queue the release twice: it shows the progress.
     again = _release(client, closed.id)
     assert again.status_code == 422
@@ -306,7 +299,7 @@ def test_a_queued_release_shows_its_progress_and_runs_once(app, client, closed, 
         # Delivered twice, the job releases once.
         assert run_release_job(cycle_id, user_id) == {"reports": 0}
     assert _state(app, closed.id) == CycleState.RELEASED
-    assert _cycle(app, closed.id).release_started_at is None
+    assert detached_cycle(app, closed.id).release_started_at is None
     assert sorted(_report_emails(app)) == ["t1@example.com", "t2@example.com"]
     (event,) = audit_events(app, "cycle.release")
     assert (event.actor, event.detail) == ("hr@example.com", {"reports": 2, "emails": 2})
@@ -355,7 +348,7 @@ def test_a_failed_release_keeps_nothing_and_says_so(
         else:
             with pytest.raises(RuntimeError, match="disk full"):
                 run_release_job(cycle_id, user_id)
-    cycle = _cycle(app, closed.id)
+    cycle = detached_cycle(app, closed.id)
     assert (cycle.state, cycle.release_started_at) == (CycleState.CLOSED, None)
     assert cycle.pseudonym_key is not None
     assert cycle.release_error == message
@@ -373,7 +366,7 @@ def test_a_release_the_queue_could_not_take_is_undone(app, client, closed, monke
     sign_in(app, client)
     response = _release(client, closed.id)
     assert response.status_code == 302
-    cycle = _cycle(app, closed.id)
+    cycle = detached_cycle(app, closed.id)
     assert (cycle.state, cycle.release_started_at) == (CycleState.CLOSED, None)
     page = client.get(response.location).get_data(as_text=True)
     assert "could not be started (the job queue did not answer)" in page
