@@ -30,7 +30,7 @@ from datetime import date
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from scoring import ALL, GROUPS, RELATIONSHIPS, Ratings, Scores, ScoringWarning, score_ratings
@@ -282,28 +282,51 @@ def score_cycle(session: Session, cycle: Cycle) -> CycleScores:
     """
     bank = cycle_bank(cycle)
     known = bank.item_competency
-    result = session.execute(
+    # Core statements on the tables: a large cycle has millions of answers, and ORM rows
+    # (with the relationship enum converted for each) took most of the time.
+    responses, items = Response.__table__, ResponseItem.__table__
+    connection = session.connection()
+    by_response = connection.execute(
         select(
-            Response.rater_pseudonym,
-            Response.participant_id,
-            ResponseItem.item_id,
-            Response.relationship,
-            ResponseItem.value,
-        )
-        .join(ResponseItem, ResponseItem.response_id == Response.id)
-        .where(Response.cycle_id == cycle.id)
+            responses.c.id,
+            responses.c.rater_pseudonym,
+            responses.c.participant_id,
+            type_coerce(responses.c.relationship, String),
+        ).where(responses.c.cycle_id == cycle.id)
     ).all()
-    rows = [r for r in result if r[2] in known]
-    if not rows:
+    answers = connection.execute(
+        select(items.c.response_id, items.c.item_id, items.c.value)
+        .join(responses, responses.c.id == items.c.response_id)
+        .where(responses.c.cycle_id == cycle.id, items.c.item_id.in_(list(known)))
+    ).all()
+    if not answers:
         return CycleScores(cycle.id, bank, None, {}, {})
-    raters, ratees, items, rels, values = zip(*rows, strict=True)
-    ratings = Ratings.from_arrays(
-        np.array(raters),
-        np.array(ratees, dtype=np.int64),
-        np.array(items),
-        np.array([str(r.value if isinstance(r, Relationship) else r) for r in rels]),
-        np.array([math.nan if v is None else float(v) for v in values]),
-        item_competency=known,
+    # Codes per response, then per answer by indexing: no array of millions of strings.
+    response_ids, item_ids, values = zip(*answers, strict=True)
+    n = len(answers)
+    position = {row[0]: i for i, row in enumerate(by_response)}
+    at = np.fromiter(map(position.__getitem__, response_ids), dtype=np.int64, count=n)
+    _, pseudonyms, participants, relationships = zip(*by_response, strict=True)
+    rater, rater_ids = _compact(*_first_seen(pseudonyms), at)
+    ratee, ratee_ids = _compact(*_first_seen(participants), at)
+    rel_code = {name: k for k, name in enumerate(RELATIONSHIPS)}
+    rel = np.array([rel_code[r] for r in relationships], dtype=np.int8)[at]
+    item_code = {item: k for k, item in enumerate(known)}
+    item_at = np.fromiter(map(item_code.__getitem__, item_ids), dtype=np.int64, count=n)
+    item, item_labels = _compact(np.arange(len(known)), np.array(list(known)), item_at)
+    competencies = [known[i] for i in item_labels.tolist()]
+    competency_ids = tuple(dict.fromkeys(competencies))
+    ratings = Ratings.from_codes(
+        rater,
+        ratee,
+        item,
+        rel,
+        np.fromiter((math.nan if v is None else v for v in values), dtype=np.float64, count=n),
+        rater_ids=rater_ids,
+        ratee_ids=ratee_ids,
+        item_ids=item_labels,
+        item_competency=[competency_ids.index(c) for c in competencies],
+        competency_ids=competency_ids,
         scale=(float(bank.scale.min), float(bank.scale.max)),
     )
     scores = _score(ratings)
@@ -314,6 +337,26 @@ def score_cycle(session: Session, cycle: Cycle) -> CycleScores:
         {int(pid): i for i, pid in enumerate(ratings.ratee_ids.tolist())},
         {str(item): j for j, item in enumerate(ratings.item_ids.tolist())},
     )
+
+
+def _first_seen(keys: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of ``keys`` (labels in order of first appearance) and the labels."""
+    table: dict[Any, int] = {}
+    codes = np.fromiter(
+        (table.setdefault(k, len(table)) for k in keys), dtype=np.int64, count=len(keys)
+    )
+    return codes, np.array(list(table))
+
+
+def _compact(
+    codes: np.ndarray, labels: np.ndarray, at: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``codes[at]`` renumbered over the labels it uses, and those labels."""
+    picked = codes[at]
+    used = np.zeros(labels.size, dtype=bool)
+    used[picked] = True
+    renumber = np.cumsum(used) - 1
+    return renumber[picked], labels[used]
 
 
 def _score(ratings: Ratings) -> Scores:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import random
 import re
 
 from sqlalchemy import select
 
-from surveys import cycles
+from surveys import cycles, responses
 from surveys.banks import get_bank
 from surveys.models import AccessToken, Assignment, Employee, OutboxMessage, Relationship
 from surveys.tokens import hash_token
@@ -80,3 +81,28 @@ def token_for(session, participant, relationship=None, rater=None):
             continue
         return raw
     raise LookupError("no such link in the outbox")
+
+
+def generated_cycle(session, seed: int, *, size: int = 8, na: float = 0.3, **settings):
+    """A team of ``size`` rating each other with uneven N/A answers (each answer N/A with
+    probability ``na``); some raters never answer."""
+    rng = random.Random(seed)
+    _, members = team(session, size)
+    settings = {"peer_min": 3, "peer_max": 5, **settings}
+    cycle = launched(session, members, **settings)
+    bank = responses.cycle_bank(cycle)
+    for assignment in session.scalars(
+        select(Assignment).where(Assignment.cycle_id == cycle.id).order_by(Assignment.id)
+    ).all():
+        if rng.random() < 0.15:
+            continue  # never answered
+        lenient = rng.choice([0, 0, 1])
+        ratings: dict[str, int | str] = {
+            item.id: responses.NA if rng.random() < na else min(5, rng.randint(1, 4) + lenient)
+            for item in bank.items
+        }
+        responses.save_draft(session, assignment, responses.Answers(ratings, {}))
+        responses.submit(session, assignment)
+    cycles.close_cycle(session, cycle)
+    session.commit()
+    return cycle

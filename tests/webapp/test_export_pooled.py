@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import random
 from statistics import NormalDist
 
 import pytest
@@ -32,31 +31,6 @@ from tests import factories as f
 from tests.webapp.test_api import api, token  # noqa: F401 (fixtures)
 
 FIGURES = ("n_raters", "raw_mean", "adjusted", "se", "ci_low", "ci_high")
-
-
-def generated_cycle(session, seed: int, *, size: int = 8, na: float = 0.3, **settings):
-    """A team of ``size`` rating each other with uneven N/A answers (each answer N/A with
-    probability ``na``); some raters never answer."""
-    rng = random.Random(seed)
-    _, team = f.team(session, size)
-    settings = {"peer_min": 3, "peer_max": 5, **settings}
-    cycle = f.launched(session, team, **settings)
-    bank = responses.cycle_bank(cycle)
-    for assignment in session.scalars(
-        select(Assignment).where(Assignment.cycle_id == cycle.id).order_by(Assignment.id)
-    ).all():
-        if rng.random() < 0.15:
-            continue  # never answered
-        lenient = rng.choice([0, 0, 1])
-        ratings: dict[str, int | str] = {
-            item.id: responses.NA if rng.random() < na else min(5, rng.randint(1, 4) + lenient)
-            for item in bank.items
-        }
-        responses.save_draft(session, assignment, responses.Answers(ratings, {}))
-        responses.submit(session, assignment)
-    cycles.close_cycle(session, cycle)
-    session.commit()
-    return cycle
 
 
 def shown_figures(report: ReportData) -> dict[tuple[str, str], dict[str, float | None]]:
@@ -167,7 +141,7 @@ def csv_export(session, cycle):
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_the_csv_export_publishes_the_reports_figures(session, seed):
-    cycle = generated_cycle(session, seed)
+    cycle = f.generated_cycle(session, seed)
     reports = reports_of(session, cycle)
     export = published(csv_export(session, cycle))
     assert_the_reports_figures(export, reports, places=4)
@@ -177,7 +151,7 @@ def test_the_csv_export_publishes_the_reports_figures(session, seed):
 
 
 def test_the_export_of_a_released_cycle_publishes_the_released_reports(session):
-    cycle = generated_cycle(session, 4)
+    cycle = f.generated_cycle(session, 4)
     release_cycle(session, cycle, base_url=f.BASE_URL)
     session.commit()
     reports = reports_of(session, cycle)
@@ -188,7 +162,7 @@ def test_the_export_of_a_released_cycle_publishes_the_released_reports(session):
 
 @pytest.mark.parametrize("seed", [5, 6])
 def test_the_api_publishes_the_reports_figures(session, api, seed):  # noqa: F811
-    cycle = generated_cycle(session, seed)
+    cycle = f.generated_cycle(session, seed)
     reports = reports_of(session, cycle)
     body = api.get(f"/cycles/{cycle.id}/scores").get_json()
     assert body["min_group_size"] == exports.scores_min_group_size(cycle)
@@ -239,7 +213,7 @@ def test_a_skipped_item_moves_the_pooled_figure_not_a_rater_mean(session):
 def test_the_export_alone_pools_its_group_size_everywhere(session, seed, thresholds):
     """On top of the report's plan, every separate group and "others" pools at least the
     export's group size, and so does every remainder ("others" minus the groups shown)."""
-    cycle = generated_cycle(session, seed, size=9, na=0.1, peer_max=6, thresholds=thresholds)
+    cycle = f.generated_cycle(session, seed, size=9, na=0.1, peer_max=6, thresholds=thresholds)
     size = exports.scores_min_group_size(cycle)
     cells: dict[tuple[str, str], dict[str, int]] = {}
     for row in exports.score_rows(session, cycle).rows:
@@ -266,7 +240,7 @@ def test_each_released_report_keeps_its_own_scoring_method(session):
     """A re-released version is scored after release cut the rater links, so it may be
     plain means beside first versions that were adjusted: each participant's rows follow
     their own report, and the cycle says "mixed"."""
-    cycle = generated_cycle(session, 1, size=10, na=0.1, peer_min=4, peer_max=6)
+    cycle = f.generated_cycle(session, 1, size=10, na=0.1, peer_min=4, peer_max=6)
     release_cycle(session, cycle, base_url=f.BASE_URL)
     session.commit()
     assert exports.score_rows(session, cycle).method == "adjusted"
