@@ -21,18 +21,18 @@ from statistics import NormalDist
 
 import numpy as np
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from scoring import RELATIONSHIPS
 from surveys.anonymity import OTHERS, SELF, plan_export
 from surveys.csv_safety import csv_text
 from surveys.errors import DomainError
-from surveys.models import Cycle, CycleState, Participant, Relationship, Response
+from surveys.models import Cycle, CycleState, Employee, Participant, Relationship, Response
 from surveys.releases import latest_versions
 from surveys.reports import (
     ReportData,
     build_report,
-    report_from_json,
+    report_scores_from_json,
     score_cycle,
 )
 from surveys.scores_csv import SCORES_COLUMNS, ScoresTable, write_scores_table
@@ -145,7 +145,16 @@ def score_rows(session: Session, cycle: Cycle, *, employee_id: str | None = None
         raise DomainError(
             f"cycle {cycle.name!r} is {cycle.state.value}; scores are exported once it is closed"
         )
-    participants = [p for p in cycle.participants if employee_id in (None, p.employee.external_id)]
+    query = (
+        select(Participant)
+        .join(Employee, Participant.employee_id == Employee.id)
+        .where(Participant.cycle_id == cycle.id)
+        .options(contains_eager(Participant.employee))
+        .order_by(Participant.id)
+    )
+    if employee_id is not None:
+        query = query.where(Employee.external_id == employee_id)
+    participants = session.scalars(query).all()
     size = scores_min_group_size(cycle)
     method, reports = _reports(session, cycle, participants)
     rows: list[ScoreRow] = []
@@ -162,7 +171,7 @@ def _reports(
     if cycle.state == CycleState.RELEASED:
         versions = latest_versions(session, participants)
         out = [
-            (p, report_from_json(v.data), dict(v.response_counts))
+            (p, report_scores_from_json(v.data), dict(v.response_counts))
             for p in participants
             if (v := versions.get(p.id)) is not None
         ]

@@ -66,6 +66,7 @@ __all__ = [
     "build_report",
     "earlier_report",
     "report_from_json",
+    "report_scores_from_json",
     "report_to_json",
     "score_cycle",
 ]
@@ -921,6 +922,17 @@ def report_to_json(report: ReportData) -> dict[str, Any]:
 def report_from_json(data: Mapping[str, Any]) -> ReportData:
     """Rebuild a :class:`ReportData` from :func:`report_to_json`'s output."""
     return _reader(ReportData)(data)
+
+
+def report_scores_from_json(data: Mapping[str, Any]) -> ReportData:
+    """A frozen report's scores only: :func:`report_from_json` without the item detail,
+    ranked items, gaps, comments and trend (left empty), for exports of every report of a
+    cycle (the detail is most of a report)."""
+    slim = dict(data, top_items=[], bottom_items=[], gaps=[], comments=[], trend=None)
+    slim["competencies"] = [dict(c, items=[]) for c in data["competencies"]]
+    if data["overall"] is not None:
+        slim["overall"] = dict(data["overall"], items=[])
+    return _reader(ReportData)(slim)
 
 
 def _to_json(value: Any) -> Any:

@@ -36,7 +36,12 @@ from surveys.releases import (
     rerelease_participant,
     rerelease_refusal,
 )
-from surveys.reports import build_report, report_from_json, report_to_json
+from surveys.reports import (
+    build_report,
+    report_from_json,
+    report_scores_from_json,
+    report_to_json,
+)
 from surveys.responses import Answers, cycle_bank
 from surveys.tokens import hash_token, resolve_token
 from tests import factories as f
@@ -133,6 +138,23 @@ def test_report_json_round_trip_is_exact(session):
     report = build_report(session, participant)
     data = json.loads(json.dumps(report_to_json(report), allow_nan=False))
     assert report_from_json(data) == report
+
+
+def test_a_frozen_reports_scores_read_alone_are_its_scores(session):
+    _, participant = released(session)
+    full = report_from_json(latest_version(session, participant).data)
+    scores = report_scores_from_json(latest_version(session, participant).data)
+    assert full.competencies[0].items  # there is detail to leave out
+    assert scores == dataclasses.replace(
+        full,
+        competencies=tuple(dataclasses.replace(c, items=()) for c in full.competencies),
+        overall=dataclasses.replace(full.overall, items=()),
+        top_items=(),
+        bottom_items=(),
+        gaps=(),
+        comments=(),
+        trend=None,
+    )
 
 
 def test_a_report_frozen_before_a_field_was_added_still_reads(session):
