@@ -12,13 +12,20 @@ from dataclasses import dataclass
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import contains_eager
 
 from surveys import audit, exports
 from surveys.errors import DomainError
 from surveys.models import Cycle, CycleState, Employee, Participant
 from surveys.releases import latest_version, latest_versions, release_running, request_release
-from surveys.reports import ReportData, build_report, report_from_json, score_cycle
+from surveys.reports import (
+    ReportData,
+    build_report,
+    report_from_json,
+    report_scores_from_json,
+    score_cycle,
+)
 from webapp import jobs
 from webapp.admin import bp
 from webapp.admin.cycle_actions import load_cycle, load_participant
@@ -54,20 +61,23 @@ class ReleaseRow:
 RELEASE_PAGE_SIZE = 100
 
 
-def _page_of_participants(cycle: Cycle, page: int) -> tuple[list[Participant], int, int]:
-    """One page of the cycle's participants by name: (participants, page, pages)."""
-    total = len(cycle.participants)
+def _page_of_participants(cycle: Cycle, page: int) -> tuple[list[Participant], int, int, int]:
+    """One page of the cycle's participants by name: (participants, page, pages, total)."""
+    total = db.session.scalar(
+        select(func.count()).select_from(Participant).where(Participant.cycle_id == cycle.id)
+    )
     pages = max(1, -(-total // RELEASE_PAGE_SIZE))
     page = min(max(1, page), pages)
     participants = db.session.scalars(
         select(Participant)
         .join(Employee, Participant.employee_id == Employee.id)
         .where(Participant.cycle_id == cycle.id)
+        .options(contains_eager(Participant.employee))
         .order_by(Employee.name, Participant.id)
         .limit(RELEASE_PAGE_SIZE)
         .offset((page - 1) * RELEASE_PAGE_SIZE)
     ).all()
-    return list(participants), page, pages
+    return list(participants), page, pages, total
 
 
 def _rows(cycle: Cycle, participants: list[Participant]) -> list[ReleaseRow]:
@@ -76,7 +86,7 @@ def _rows(cycle: Cycle, participants: list[Participant]) -> list[ReleaseRow]:
         reports = []
         for p in participants:
             version = versions.get(p.id)
-            data = report_from_json(version.data) if version else None
+            data = report_scores_from_json(version.data) if version else None
             reports.append((p, data, version.version if version else None))
     else:
         scored = score_cycle(db.session, cycle)  # once for everyone, as the release does
@@ -102,7 +112,7 @@ def _rows(cycle: Cycle, participants: list[Participant]) -> list[ReleaseRow]:
 def _release_page(cycle: Cycle, form: ReleaseForm | None = None, status_code: int = 200):
     if cycle.state not in (CycleState.CLOSED, CycleState.RELEASED):
         abort(403)
-    participants, page, pages = _page_of_participants(
+    participants, page, pages, total = _page_of_participants(
         cycle, request.args.get("page", 1, type=int) or 1
     )
     html = render_template(
@@ -112,7 +122,7 @@ def _release_page(cycle: Cycle, form: ReleaseForm | None = None, status_code: in
         page=page,
         pages=pages,
         page_size=RELEASE_PAGE_SIZE,
-        total=len(cycle.participants),
+        total=total,
         form=form or ReleaseForm(formdata=None),
         action_form=ActionForm(),
         running=release_running(cycle),
