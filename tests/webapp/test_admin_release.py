@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from surveys import cycles, releases
 from surveys.errors import DomainError
-from surveys.models import AccessToken, Cycle, CycleState, OutboxMessage
+from surveys.models import AccessToken, Cycle, CycleState, OutboxMessage, Response
 from surveys.scores_csv import SCORES_COLUMNS
 from surveys.tokens import hash_token
 from tests import factories as f
@@ -220,6 +220,37 @@ def test_the_release_page_builds_one_page_of_reports_at_a_time(app, client, clos
     assert second.name in page
     assert first.name not in page
     assert "Page 2 of 2" in page
+
+
+def test_a_closed_cycle_is_scored_once_for_its_pages_and_previews(app, client, closed, monkeypatch):
+    monkeypatch.setattr(release_views, "_scores_kept", type(release_views._scores_kept)())
+    calls = []
+    real_score = release_views.score_cycle
+    monkeypatch.setattr(
+        release_views,
+        "score_cycle",
+        lambda session, c: calls.append(c.id) or real_score(session, c),
+    )
+    sign_in(app, client)
+    first = client.get(f"/admin/cycles/{closed.id}/release").get_data(as_text=True)
+    client.get(f"/admin/cycles/{closed.id}/release?page=1")
+    assert client.get(preview_url(closed.participant)).status_code == 200
+    assert calls == [closed.id]
+    # Answers that change (here: one response removed behind the app's back) are rescored.
+    with app.app_context():
+        db.session.delete(
+            db.session.scalars(
+                select(Response).where(
+                    Response.participant_id == closed.participant.id,
+                    Response.relationship == "peer",
+                )
+            ).first()
+        )
+        db.session.commit()
+    second = client.get(f"/admin/cycles/{closed.id}/release").get_data(as_text=True)
+    assert calls == [closed.id, closed.id]
+    assert "Peers (3)" in first
+    assert "Peers (3)" not in second
 
 
 # -- release to all -------------------------------------------------------------------------

@@ -8,6 +8,7 @@ the frozen version the participant's link shows.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
@@ -18,8 +19,10 @@ from sqlalchemy.orm import contains_eager
 from surveys import audit, exports
 from surveys.errors import DomainError
 from surveys.models import Cycle, CycleState, Employee, Participant
+from surveys.models import Response as SurveyResponse
 from surveys.releases import latest_version, latest_versions, release_running, request_release
 from surveys.reports import (
+    CycleScores,
     ReportData,
     build_report,
     report_from_json,
@@ -57,6 +60,35 @@ class ReleaseRow:
     version: int | None
 
 
+#: Scores of recently viewed closed cycles, by what could change them: a closed cycle
+#: takes no responses (late ones only after release), and scoring a large one takes
+#: seconds, too long to repeat for every page of the release page and every preview.
+_scores_kept: OrderedDict[tuple[object, ...], CycleScores] = OrderedDict()
+SCORES_KEPT = 2
+
+
+def closed_cycle_scores(cycle: Cycle) -> CycleScores:
+    """:func:`surveys.reports.score_cycle` of a closed cycle, kept between requests.
+
+    The key holds the cycle's close time and its responses' count and lowest and highest
+    (random) ids, so other data under the same cycle id (another database, a test) is
+    never mistaken for it. The release itself always scores afresh.
+    """
+    count, low, high = db.session.execute(
+        select(func.count(), func.min(SurveyResponse.id), func.max(SurveyResponse.id)).where(
+            SurveyResponse.cycle_id == cycle.id
+        )
+    ).one()
+    key = (str(db.engine.url), cycle.id, cycle.closed_at, count, low, high)
+    scored = _scores_kept.get(key)
+    if scored is None:
+        scored = score_cycle(db.session, cycle)
+        _scores_kept[key] = scored
+        while len(_scores_kept) > SCORES_KEPT:
+            _scores_kept.popitem(last=False)
+    return scored
+
+
 #: Participants per page of the release page (a page builds each of its reports).
 RELEASE_PAGE_SIZE = 100
 
@@ -89,7 +121,7 @@ def _rows(cycle: Cycle, participants: list[Participant]) -> list[ReleaseRow]:
             data = report_scores_from_json(version.data) if version else None
             reports.append((p, data, version.version if version else None))
     else:
-        scored = score_cycle(db.session, cycle)  # once for everyone, as the release does
+        scored = closed_cycle_scores(cycle)  # once for everyone, as the release does
         reports = [
             (p, build_report(db.session, p, cycle_scores=scored), None) for p in participants
         ]
@@ -202,7 +234,7 @@ def _preview_report(cycle_id: int, participant_id: int) -> tuple[Participant, Re
             abort(404)
         report = report_from_json(version.data)
     else:
-        report = build_report(db.session, participant)
+        report = build_report(db.session, participant, cycle_scores=closed_cycle_scores(found))
     audit.record(
         db.session,
         current_user,
