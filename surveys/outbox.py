@@ -292,7 +292,9 @@ def cancel_unsent(session: Session, cycle_id: int, kinds: Sequence[str]) -> int:
     deleted, so the outbox can say how many were cancelled; the worker sends only
     pending messages, and a claim is dropped so a worker holding one skips it too. A
     message already being sent when this runs is sent (and marked sent) all the same.
-    Failed messages are cancelled too, so that retrying failures never sends them.
+    Failed messages are cancelled too, so that retrying failures never sends them. Like a
+    sent message, a cancelled one loses its body: its link named who was asked to rate
+    whom.
     """
     result = session.execute(
         update(OutboxMessage)
@@ -301,6 +303,6 @@ def cancel_unsent(session: Session, cycle_id: int, kinds: Sequence[str]) -> int:
             OutboxMessage.kind.in_(kinds),
             OutboxMessage.status.in_([OutboxStatus.PENDING, OutboxStatus.FAILED]),
         )
-        .values(status=OutboxStatus.CANCELLED, claimed_until=None)
+        .values(status=OutboxStatus.CANCELLED, claimed_until=None, body=None)
     )
     return result.rowcount  # type: ignore[attr-defined, no-any-return]

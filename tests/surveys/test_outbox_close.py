@@ -65,6 +65,8 @@ def test_closing_cancels_the_cycles_unsent_invitations_and_reminders(session):
         "reminder": {OutboxStatus.CANCELLED},
     }
     assert len(messages(session, first)) == n_first  # kept, so they can be counted
+    assert {m.body for m in messages(session, first)} == {None}  # their links are gone
+    assert None not in {m.body for m in messages(session, second)}
     assert count_by_status(session, cycle_id=first.id)[OutboxStatus.CANCELLED] == n_first
     assert statuses(session, second) == {
         "invite": {OutboxStatus.PENDING},
