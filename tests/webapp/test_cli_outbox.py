@@ -110,6 +110,15 @@ def test_show_json_and_erased_bodies(runner, messages):
     assert "Error:    SMTPRecipientsRefused" in failed.output
 
 
+def test_show_a_cancelled_message(runner, session, messages):
+    cancelled = session.get(OutboxMessage, messages[0])
+    cancelled.status, cancelled.body = OutboxStatus.CANCELLED, None
+    session.commit()
+    output = run(runner, "show", str(messages[0])).output
+    assert "(invite, cancelled)" in output
+    assert "body erased when cancelled" in output
+
+
 def test_show_unknown_id(runner, app):
     result = run(runner, "show", "999")
     assert result.exit_code == 1

@@ -130,8 +130,8 @@ def list_command(status: str | None, limit: int, as_json: bool) -> None:
 def show_command(message_id: int, as_json: bool) -> None:
     """Print one message in full, with the links in its body.
 
-    This is how to act as a rater or participant without an SMTP server. Sent messages
-    show no body: it was erased after delivery because it held a personal link.
+    This is how to act as a rater or participant without an SMTP server. Sent and
+    cancelled messages show no body: it was erased because it held a personal link.
     """
     try:
         message = get_message(db.session, message_id)
@@ -153,7 +153,8 @@ def show_command(message_id: int, as_json: bool) -> None:
         click.echo(f"Error:    {message.last_error}")
     click.echo()
     if message.body is None:
-        click.echo("(body erased after delivery: it held a personal link)")
+        when = "when cancelled" if message.status == OutboxStatus.CANCELLED else "after delivery"
+        click.echo(f"(body erased {when}: it held a personal link)")
     else:
         click.echo(message.body.rstrip("\n"))
 
