@@ -32,7 +32,7 @@ from surveys.db import Base
 from surveys.models import Employee, Participant, UserRole
 from tests import factories as f
 from tests.webapp.console import PASSWORD
-from tests.webapp.test_report_links import released, report_links
+from tests.webapp.test_report_links import released_with_a_survey_link, report_links
 from webapp.extensions import db
 
 #: Console accounts of the matrix (email → role).
@@ -65,10 +65,9 @@ def build(app: Flask, client_factory) -> World:
     """Create the world's rows (committed); ``client_factory()`` gives a fresh test client."""
     with app.app_context():
         session = db.session
-        rel_cycle, participant = released(session, participants=2)
+        rel_cycle, participant, closed_survey = released_with_a_survey_link(session, 2)
         reports = report_links(session)
         other = next(p for p in rel_cycle.participants if p.id != participant.id)
-        closed_survey = f.links(session, "s")[0]
 
         _, team_u = f.team(session, 3, prefix="U", department="Ops")
         open_cycle = f.launched(session, team_u)

@@ -17,11 +17,19 @@ from webapp.reports.render import report_html
 
 
 def released(session, participants=1):
+    cycle, participant, _ = released_with_a_survey_link(session, participants)
+    return cycle, participant
+
+
+def released_with_a_survey_link(session, participants=1):
+    """``released``, and one of its raters' survey links (read before the close erased the
+    unsent invitations' bodies)."""
     cycle, participant = build_cycle(session, participants=participants)
+    survey = f.links(session, "s")[0]
     cycles.close_cycle(session, cycle)
     release_cycle(session, cycle, base_url=f.BASE_URL)
     session.commit()
-    return cycle, participant
+    return cycle, participant, survey
 
 
 def report_links(session) -> dict[int, str]:
@@ -81,8 +89,7 @@ def test_each_link_opens_only_its_own_report(session, client):
 
 
 def test_anything_but_a_report_link_of_a_released_cycle_is_404(session, client):
-    _, participant = released(session)
-    rating = f.links(session, "s")[0]
+    _, participant, rating = released_with_a_survey_link(session)
     token = report_links(session)[participant.id]
     for url in (
         "/r/forged-token",
