@@ -89,7 +89,11 @@ def _answer_everything(session, cycle, seed: int = 1) -> tuple[int, int]:
 def _timed(label: str, step: Callable[[], Any]) -> Any:
     started = time.perf_counter()
     result = step()
-    print(f"  {label:<44} {time.perf_counter() - started:7.1f} s", flush=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"  {label:<44} {time.perf_counter() - started:7.1f} s   peak RSS {peak:5.0f} MB",
+        flush=True,
+    )
     return result
 
 
@@ -113,7 +117,11 @@ def run(label: str, url: str, people: int) -> None:
         n_responses, n_answers = _answer_everything(session, cycle)
         cycles.close_cycle(session, cycle)
         session.commit()
-        print(f"== {label}: {people} participants, {n_responses} responses, {n_answers} answers")
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(
+            f"== {label}: {people} participants, {n_responses} responses, {n_answers} answers"
+            f" (set up; peak RSS {peak:.0f} MB)"
+        )
         _timed("score_cycle", lambda: score_cycle(session, cycle))
 
         def release_page() -> list[Any]:
@@ -139,8 +147,6 @@ def run(label: str, url: str, people: int) -> None:
         print(f"  exports before and after release identical: {same}")
         session.remove()
         db.engine.dispose()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"  peak RSS {peak:.0f} MB")
 
 
 def main() -> int:

@@ -141,6 +141,10 @@ def request_release(session: Session, cycle: Cycle, now: datetime | None = None)
     session.flush()
 
 
+#: Prefix of the pseudonym a response carries while its re-inserted copy replaces it.
+STEPPED_ASIDE = "old:"
+
+
 def _unlink_responses(session: Session, cycle: Cycle) -> dict[str, str]:
     """Cut every remaining link between a response and its rater (DESIGN §3).
 
@@ -156,48 +160,58 @@ def _unlink_responses(session: Session, cycle: Cycle) -> dict[str, str]:
     A late response accepted after release is shuffled in the same way. Returns the new id
     of each response by its old one.
     """
-    of_cycle = select(Response.id).where(Response.cycle_id == cycle.id)
     rows = session.execute(select(Response.__table__).where(Response.cycle_id == cycle.id))
     responses = [dict(r) for r in rows.mappings()]
     if not responses:
         return {}
-    items = [
-        dict(r)
-        for r in session.execute(
-            select(ResponseItem.__table__).where(ResponseItem.response_id.in_(of_cycle))
-        ).mappings()
-    ]
-    comments = [
-        dict(r)
-        for r in session.execute(
-            select(ResponseComment.__table__).where(ResponseComment.response_id.in_(of_cycle))
-        ).mappings()
-    ]
-    session.execute(delete(ResponseComment).where(ResponseComment.response_id.in_(of_cycle)))
-    session.execute(delete(ResponseItem).where(ResponseItem.response_id.in_(of_cycle)))
-    session.execute(delete(Response).where(Response.cycle_id == cycle.id))
+    old_ids = [r["id"] for r in responses]
+    # The old rows step aside (a participant has one self response) until deleted below.
+    session.execute(
+        update(Response)
+        .where(Response.cycle_id == cycle.id)
+        .values(rater_pseudonym=STEPPED_ASIDE + Response.id)
+        .execution_options(synchronize_session=False)
+    )
     if cycle.daily_responses is None:
         cycle.daily_responses = {
             day.isoformat(): n
             for day, n in sorted(Counter(r["submitted_on"] for r in responses).items())
         }
     closed_on = (cycle.closed_at or utcnow()).date()
-    new_ids = {r["id"]: new_response_id() for r in responses}
+    new_ids = {old: new_response_id() for old in old_ids}
     shuffle = secrets.SystemRandom().shuffle
     for r in responses:
         r["id"] = new_ids[r["id"]]
         r["submitted_on"] = closed_on
         if r["rater_pseudonym"] != SELF_PSEUDONYM:
             r["rater_pseudonym"] = secrets.token_hex(32)
-    for rows_ in (responses, items, comments):
-        shuffle(rows_)
-    for row in (*items, *comments):
-        row["response_id"] = new_ids[row["response_id"]]
+    shuffle(responses)
     session.execute(insert(Response), responses)
-    if items:
-        session.execute(insert(ResponseItem), items)
-    if comments:
-        session.execute(insert(ResponseComment), comments)
+    # Answers and comments follow their responses' new order, a slice of responses at a
+    # time (a large cycle has millions of answers), shuffled within each slice.
+    old_of = {new: old for old, new in new_ids.items()}
+    for start in range(0, len(responses), 2000):
+        old_slice = [old_of[r["id"]] for r in responses[start : start + 2000]]
+        for model in (ResponseItem, ResponseComment):
+            moved = [
+                dict(row, response_id=new_ids[row["response_id"]])
+                for row in session.execute(
+                    select(model.__table__).where(model.response_id.in_(old_slice))
+                ).mappings()
+            ]
+            shuffle(moved)
+            if moved:
+                session.execute(insert(model), moved)
+    stepped_aside = select(Response.id).where(
+        Response.cycle_id == cycle.id, Response.rater_pseudonym.startswith(STEPPED_ASIDE)
+    )
+    session.execute(delete(ResponseComment).where(ResponseComment.response_id.in_(stepped_aside)))
+    session.execute(delete(ResponseItem).where(ResponseItem.response_id.in_(stepped_aside)))
+    session.execute(
+        delete(Response).where(
+            Response.cycle_id == cycle.id, Response.rater_pseudonym.startswith(STEPPED_ASIDE)
+        )
+    )
     session.execute(
         update(Assignment)
         .where(Assignment.cycle_id == cycle.id)
