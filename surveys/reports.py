@@ -275,6 +275,10 @@ class CycleScores:
     item_columns: Mapping[str, int]
 
 
+#: Answers read at a time by :func:`score_cycle`.
+SCORING_SLICE = 100_000
+
+
 def score_cycle(session: Session, cycle: Cycle) -> CycleScores:
     """Score every submitted response of ``cycle`` (self included, reported raw).
 
@@ -295,25 +299,33 @@ def score_cycle(session: Session, cycle: Cycle) -> CycleScores:
             type_coerce(responses.c.relationship, String),
         ).where(responses.c.cycle_id == cycle.id)
     ).all()
+    position = {row[0]: i for i, row in enumerate(by_response)}
+    item_code = {item: k for k, item in enumerate(known)}
+    # Answers are read in slices and kept as codes only: a large cycle's answers as rows
+    # of Python objects took gigabytes.
     answers = connection.execute(
         select(items.c.response_id, items.c.item_id, items.c.value)
         .join(responses, responses.c.id == items.c.response_id)
         .where(responses.c.cycle_id == cycle.id, items.c.item_id.in_(list(known)))
-    ).all()
-    if not answers:
+        .execution_options(yield_per=SCORING_SLICE)
+    )
+    at_parts, item_parts, value_parts = [], [], []
+    for part in answers.partitions():
+        response_ids, item_ids, values = zip(*part, strict=True)
+        n = len(part)
+        at_parts.append(np.fromiter(map(position.__getitem__, response_ids), np.int64, n))
+        item_parts.append(np.fromiter(map(item_code.__getitem__, item_ids), np.int64, n))
+        value_parts.append(
+            np.fromiter((math.nan if v is None else v for v in values), np.float64, n)
+        )
+    if not at_parts:
         return CycleScores(cycle.id, bank, None, {}, {})
-    # Codes per response, then per answer by indexing: no array of millions of strings.
-    response_ids, item_ids, values = zip(*answers, strict=True)
-    n = len(answers)
-    position = {row[0]: i for i, row in enumerate(by_response)}
-    at = np.fromiter(map(position.__getitem__, response_ids), dtype=np.int64, count=n)
+    at, item_at = np.concatenate(at_parts), np.concatenate(item_parts)
     _, pseudonyms, participants, relationships = zip(*by_response, strict=True)
     rater, rater_ids = _compact(*_first_seen(pseudonyms), at)
     ratee, ratee_ids = _compact(*_first_seen(participants), at)
     rel_code = {name: k for k, name in enumerate(RELATIONSHIPS)}
     rel = np.array([rel_code[r] for r in relationships], dtype=np.int8)[at]
-    item_code = {item: k for k, item in enumerate(known)}
-    item_at = np.fromiter(map(item_code.__getitem__, item_ids), dtype=np.int64, count=n)
     item, item_labels = _compact(np.arange(len(known)), np.array(list(known)), item_at)
     competencies = [known[i] for i in item_labels.tolist()]
     competency_ids = tuple(dict.fromkeys(competencies))
@@ -322,7 +334,7 @@ def score_cycle(session: Session, cycle: Cycle) -> CycleScores:
         ratee,
         item,
         rel,
-        np.fromiter((math.nan if v is None else v for v in values), dtype=np.float64, count=n),
+        np.concatenate(value_parts),
         rater_ids=rater_ids,
         ratee_ids=ratee_ids,
         item_ids=item_labels,

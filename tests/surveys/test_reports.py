@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from scoring import Ratings, score_ratings
-from surveys import responses
+from surveys import reports, responses
 from surveys.models import Assignment, Participant, Relationship, Response, ResponseItem
 from surveys.reports import ReportData, build_report, score_cycle
 from tests import factories as f
@@ -281,9 +281,11 @@ def test_competency_figures_pool_the_item_answers(session):
     assert overall_peers.mean != pytest.approx(3.4)
 
 
-def test_score_cycle_scores_exactly_the_stored_answers(session):
-    """score_cycle reads answers through codes; the same answers read row by row through
-    the ORM and scored as a plain long table must give the same figures."""
+@pytest.mark.parametrize("slice_size", [7, 100_000])
+def test_score_cycle_scores_exactly_the_stored_answers(session, monkeypatch, slice_size):
+    """score_cycle reads answers in slices, as codes; the same answers read row by row
+    through the ORM and scored as a plain long table must give the same figures."""
+    monkeypatch.setattr(reports, "SCORING_SLICE", slice_size)
     cycle = f.generated_cycle(session, 3, size=9, na=0.2, peer_min=4, peer_max=6)
     scored = score_cycle(session, cycle)
     known = scored.bank.item_competency
