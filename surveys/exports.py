@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -30,6 +30,7 @@ from surveys.errors import DomainError
 from surveys.models import Cycle, CycleState, Employee, Participant, Relationship, Response
 from surveys.releases import latest_versions
 from surveys.reports import (
+    CycleScores,
     ReportData,
     build_report,
     report_scores_from_json,
@@ -156,30 +157,41 @@ def score_rows(session: Session, cycle: Cycle, *, employee_id: str | None = None
         query = query.where(Employee.external_id == employee_id)
     participants = session.scalars(query).all()
     size = scores_min_group_size(cycle)
-    method, reports = _reports(session, cycle, participants)
+    released = cycle.state == CycleState.RELEASED
+    scored = None if released else score_cycle(session, cycle)
     rows: list[ScoreRow] = []
-    for participant, report, counts in reports:
+    methods: set[str] = set()
+    # One report at a time: a large cycle's reports together took gigabytes.
+    for participant, report, counts in _reports(session, cycle, participants, scored):
+        methods.add(report.reliability.method)
         if any(counts.values()):
             rows += _participant_rows(participant, report, counts, size)
+    if scored is not None:
+        method = scored.scores.method if scored.scores is not None else None
+    else:
+        # A re-released version is scored after the release cut the rater links, so it
+        # may be plain means where the first versions were adjusted.
+        methods.discard("none")
+        method = methods.pop() if len(methods) == 1 else "mixed" if methods else None
     return CycleScoreRows(method, size, tuple(rows))
 
 
 def _reports(
-    session: Session, cycle: Cycle, participants: Sequence[Participant]
-) -> tuple[str | None, list[tuple[Participant, ReportData, dict[str, int]]]]:
-    """The cycle's scoring method and each participant's report with its response counts."""
-    if cycle.state == CycleState.RELEASED:
-        versions = latest_versions(session, participants)
-        out = [
-            (p, report_scores_from_json(v.data), dict(v.response_counts))
-            for p in participants
-            if (v := versions.get(p.id)) is not None
-        ]
-        # A re-released version is scored after the release cut the rater links, so it
-        # may be plain means where the first versions were adjusted.
-        methods = {r.reliability.method for _, r, _ in out} - {"none"}
-        return (methods.pop() if len(methods) == 1 else "mixed" if methods else None), out
-    scored = score_cycle(session, cycle)
+    session: Session,
+    cycle: Cycle,
+    participants: Sequence[Participant],
+    scored: CycleScores | None,
+) -> Iterator[tuple[Participant, ReportData, dict[str, int]]]:
+    """Each participant's report with its response counts: the released version's scores,
+    or (``scored`` given) the report as the release will freeze it."""
+    if scored is None:
+        for start in range(0, len(participants), 500):
+            some = participants[start : start + 500]
+            versions = latest_versions(session, some)
+            for p in some:
+                if (v := versions.get(p.id)) is not None:
+                    yield p, report_scores_from_json(v.data), dict(v.response_counts)
+        return
     counts: dict[int, dict[str, int]] = {}
     for pid, rel, n in session.execute(
         select(Response.participant_id, Response.relationship, func.count())
@@ -187,11 +199,8 @@ def _reports(
         .group_by(Response.participant_id, Response.relationship)
     ):
         counts.setdefault(pid, {})[Relationship(rel).value] = int(n)
-    out = [
-        (p, build_report(session, p, cycle_scores=scored), counts.get(p.id, {}))
-        for p in participants
-    ]
-    return (scored.scores.method if scored.scores is not None else None), out
+    for p in participants:
+        yield p, build_report(session, p, cycle_scores=scored), counts.get(p.id, {})
 
 
 def _participant_rows(
