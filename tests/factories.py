@@ -9,7 +9,15 @@ from sqlalchemy import select
 
 from surveys import cycles, responses
 from surveys.banks import get_bank
-from surveys.models import AccessToken, Assignment, Employee, OutboxMessage, Relationship
+from surveys.models import (
+    AccessToken,
+    Assignment,
+    Employee,
+    OutboxMessage,
+    Relationship,
+    Response,
+    ResponseItem,
+)
 from surveys.tokens import hash_token
 
 BASE_URL = "http://localhost"
@@ -106,3 +114,19 @@ def generated_cycle(session, seed: int, *, size: int = 8, na: float = 0.3, **set
     cycles.close_cycle(session, cycle)
     session.commit()
     return cycle
+
+
+def stored_answers(session, cycle) -> list[tuple]:
+    """The cycle's stored answers row by row through the ORM, as a long table:
+    (rater pseudonym, participant id, item id, relationship, value or None)."""
+    return session.execute(
+        select(
+            Response.rater_pseudonym,
+            Response.participant_id,
+            ResponseItem.item_id,
+            Response.relationship,
+            ResponseItem.value,
+        )
+        .join(ResponseItem, ResponseItem.response_id == Response.id)
+        .where(Response.cycle_id == cycle.id)
+    ).all()

@@ -185,8 +185,6 @@ def add_response(session, participant, relationship, values):
     import uuid
     from datetime import date
 
-    from surveys.models import Response, ResponseItem
-
     session.add(
         Response(
             cycle_id=participant.cycle_id,
@@ -289,15 +287,7 @@ def test_score_cycle_scores_exactly_the_stored_answers(session, monkeypatch, sli
     cycle = f.generated_cycle(session, 3, size=9, na=0.2, peer_min=4, peer_max=6)
     scored = score_cycle(session, cycle)
     known = scored.bank.item_competency
-    rows = session.execute(
-        select(
-            Response.rater_pseudonym,
-            Response.participant_id,
-            ResponseItem.item_id,
-            Response.relationship,
-            ResponseItem.value,
-        ).join(ResponseItem, ResponseItem.response_id == Response.id)
-    ).all()
+    rows = f.stored_answers(session, cycle)
     raters, ratees, items, rels, values = zip(*rows, strict=True)
     reference = score_ratings(
         Ratings.from_arrays(

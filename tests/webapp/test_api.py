@@ -18,8 +18,6 @@ from surveys.models import (
     Nomination,
     NominationStatus,
     Participant,
-    Response,
-    ResponseItem,
     UserRole,
 )
 from surveys.scores_csv import score_csv
@@ -667,17 +665,7 @@ def test_scores_are_those_of_feedback360_score(session, api, tmp_path):
         responses.submit(session, assignment)
     cycles.close_cycle(session, cycle)
     session.commit()
-    ratings = session.execute(
-        select(
-            Response.rater_pseudonym,
-            Response.participant_id,
-            ResponseItem.item_id,
-            Response.relationship,
-            ResponseItem.value,
-        )
-        .join(ResponseItem, ResponseItem.response_id == Response.id)
-        .where(Response.cycle_id == cycle.id)
-    ).all()
+    ratings = f.stored_answers(session, cycle)
     lines = ["rater_id,ratee_id,item_id,relationship,rating"]
     lines += [f"{r},{p},{i},{rel.value},{'' if v is None else v}" for r, p, i, rel, v in ratings]
     (tmp_path / "ratings.csv").write_text("\n".join(lines) + "\n")
