@@ -141,6 +141,8 @@ def test_a_killed_workers_claimed_rows_are_sent_once_after_its_lease(
         what="every email sent",
     )
     exactly_once(gated_smtp, addresses)
+    # The job's log line is written after its last commit: wait for it too.
+    wait_for(lambda: other.jobs("tick"), timeout=30, what="the tick's log line")
     assert sum(j["result"]["sent"] for j in other.jobs("tick")) == 9, "by the new worker"
 
 
