@@ -28,7 +28,7 @@ from surveys.anonymity import OTHERS, SELF, plan_export
 from surveys.csv_safety import csv_text
 from surveys.errors import DomainError
 from surveys.models import Cycle, CycleState, Employee, Participant, Relationship, Response
-from surveys.releases import latest_versions
+from surveys.releases import IDS_PER_QUERY, latest_versions
 from surveys.reports import (
     CycleScores,
     ReportData,
@@ -185,8 +185,8 @@ def _reports(
     """Each participant's report with its response counts: the released version's scores,
     or (``scored`` given) the report as the release will freeze it."""
     if scored is None:
-        for start in range(0, len(participants), 500):
-            some = participants[start : start + 500]
+        for start in range(0, len(participants), IDS_PER_QUERY):
+            some = participants[start : start + IDS_PER_QUERY]
             versions = latest_versions(session, some)
             for p in some:
                 if (v := versions.get(p.id)) is not None:

@@ -65,6 +65,7 @@ from surveys.tokens import issue_token
 __all__ = [
     "ReleaseSummary",
     "RereleaseOutcome",
+    "abandon_release",
     "accept_late_response",
     "latest_version",
     "latest_versions",
@@ -152,6 +153,21 @@ def request_release(session: Session, cycle: Cycle, now: datetime | None = None)
     cycle.release_started_at = now or utcnow()
     cycle.release_error = None
     session.flush()
+
+
+def abandon_release(session: Session, cycle_id: int, reason: str) -> None:
+    """Record that the release HR asked for did not happen, and why, for HR's page.
+
+    Only while the request still stands: a release finished meanwhile (or a reason
+    written already) is left as it is. The caller rolls back the failed attempt first
+    and commits after.
+    """
+    session.execute(
+        update(Cycle)
+        .where(Cycle.id == cycle_id, Cycle.release_started_at.is_not(None))
+        .values(release_started_at=None, release_error=reason)
+        .execution_options(synchronize_session=False)
+    )
 
 
 #: Prefix of the pseudonym a response carries while its re-inserted copy replaces it.

@@ -24,7 +24,7 @@ from huey import Huey, crontab
 from huey.consumer import Consumer
 from huey.storage import MemoryStorage, RedisStorage, SqliteStorage
 from redis import ConnectionPool
-from sqlalchemy import event, text, update
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
 from surveys import audit, cycles, releases
@@ -227,13 +227,9 @@ def release_reports(cycle_id: int, user_id: int | None) -> dict[str, int]:
     return {"reports": summary.reports, "emails": summary.emails}
 
 
-def _release_failed(session: Session, cycle_id: int, message: str) -> None:
+def _release_failed(session: Session, cycle_id: int, reason: str) -> None:
     session.rollback()
-    session.execute(
-        update(Cycle)
-        .where(Cycle.id == cycle_id)
-        .values(release_started_at=None, release_error=message)
-    )
+    releases.abandon_release(session, cycle_id, reason)
     session.commit()
 
 

@@ -20,7 +20,13 @@ from surveys import audit, exports
 from surveys.errors import DomainError
 from surveys.models import Cycle, CycleState, Employee, Participant
 from surveys.models import Response as SurveyResponse
-from surveys.releases import latest_version, latest_versions, release_running, request_release
+from surveys.releases import (
+    abandon_release,
+    latest_version,
+    latest_versions,
+    release_running,
+    request_release,
+)
 from surveys.reports import (
     CycleScores,
     ReportData,
@@ -205,14 +211,15 @@ def release_all(cycle_id: int):
 def _not_started(cycle: Cycle) -> None:
     """Undo the release request when its job could not be queued (or died inline)."""
     db.session.rollback()
-    db.session.refresh(cycle)
-    if cycle.release_started_at is not None:
-        cycle.release_started_at = None
-        cycle.release_error = (
-            "The release could not be started (the job queue did not answer); nothing was"
-            " released. Try again in a moment."
-        )
-        db.session.commit()
+    abandon_release(db.session, cycle.id, NOT_STARTED)
+    db.session.commit()
+
+
+#: What HR reads when the release job could not be queued.
+NOT_STARTED = (
+    "The release could not be started (the job queue did not answer); nothing was"
+    " released. Try again in a moment."
+)
 
 
 def _count(n: int, noun: str) -> str:
