@@ -14,8 +14,9 @@ the same cells can single out a rater (:mod:`surveys.anonymity`, rule 6).
 from __future__ import annotations
 
 import io
+import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -44,9 +45,11 @@ __all__ = [
     "SCORES_COLUMNS",
     "CycleScoreRows",
     "ScoreRow",
+    "count_participants",
     "response_rates_csv",
     "score_rows",
     "scores_csv",
+    "scores_csv_chunks",
     "scores_min_group_size",
 ]
 
@@ -58,6 +61,9 @@ RESPONSE_RATE_COLUMNS = (
     "responded",
     "rate",
 )
+
+#: Scores a closed cycle (:func:`surveys.reports.score_cycle` or a cache of it).
+Scorer = Callable[[Session, Cycle], CycleScores]
 
 #: Cycles whose scores may be exported: nobody can answer any more.
 SCORABLE = (CycleState.CLOSED, CycleState.RELEASED)
@@ -132,7 +138,14 @@ class CycleScoreRows:
     rows: tuple[ScoreRow, ...]
 
 
-def score_rows(session: Session, cycle: Cycle, *, employee_id: str | None = None) -> CycleScoreRows:
+def score_rows(
+    session: Session,
+    cycle: Cycle,
+    *,
+    employee_id: str | None = None,
+    participants: slice | None = None,
+    score: Scorer = score_cycle,
+) -> CycleScoreRows:
     """The figures of every participant's report (or only ``employee_id``'s), as rows.
 
     A closed cycle's reports are built as the release will freeze them
@@ -141,11 +154,51 @@ def score_rows(session: Session, cycle: Cycle, *, employee_id: str | None = None
     in a row only where the report shows it, with the report's value, and groups with
     fewer raters than :func:`scores_min_group_size` are withheld besides
     (:func:`surveys.anonymity.plan_export`). Participants nobody responded for have no rows.
+
+    ``participants`` takes a slice of the cycle's participants in id order (a page of
+    the API), counted by :func:`count_participants`. ``score`` scores a closed cycle
+    (the web app keeps a closed cycle's scores between requests).
     """
+    _check_scorable(cycle)
+    chosen = _participants(session, cycle, employee_id, participants)
+    if not chosen:
+        return CycleScoreRows(None, scores_min_group_size(cycle), ())
+    scored = None if cycle.state == CycleState.RELEASED else score(session, cycle)
+    rows: list[ScoreRow] = []
+    methods: set[str] = set()
+    for report_method, some in _participant_rows_each(session, cycle, chosen, scored):
+        methods.add(report_method)
+        rows += some
+    if scored is not None:
+        method = scored.scores.method if scored.scores is not None else None
+    else:
+        # A re-released version is scored after the release cut the rater links, so it
+        # may be plain means where the first versions were adjusted.
+        methods.discard("none")
+        method = methods.pop() if len(methods) == 1 else "mixed" if methods else None
+    return CycleScoreRows(method, scores_min_group_size(cycle), tuple(rows))
+
+
+def count_participants(session: Session, cycle: Cycle) -> int:
+    """How many participants :func:`score_rows` pages through."""
+    return (
+        session.scalar(
+            select(func.count()).select_from(Participant).where(Participant.cycle_id == cycle.id)
+        )
+        or 0
+    )
+
+
+def _check_scorable(cycle: Cycle) -> None:
     if cycle.state not in SCORABLE:
         raise DomainError(
             f"cycle {cycle.name!r} is {cycle.state.value}; scores are exported once it is closed"
         )
+
+
+def _participants(
+    session: Session, cycle: Cycle, employee_id: str | None, part: slice | None
+) -> Sequence[Participant]:
     query = (
         select(Participant)
         .join(Employee, Participant.employee_id == Employee.id)
@@ -155,25 +208,20 @@ def score_rows(session: Session, cycle: Cycle, *, employee_id: str | None = None
     )
     if employee_id is not None:
         query = query.where(Employee.external_id == employee_id)
-    participants = session.scalars(query).all()
+    if part is not None:
+        query = query.offset(part.start).limit(part.stop - part.start)
+    return session.scalars(query).all()
+
+
+def _participant_rows_each(
+    session: Session, cycle: Cycle, participants: Sequence[Participant], scored: CycleScores | None
+) -> Iterator[tuple[str, list[ScoreRow]]]:
+    """Each participant's report method and rows, one report at a time (a large cycle's
+    reports together took gigabytes)."""
     size = scores_min_group_size(cycle)
-    released = cycle.state == CycleState.RELEASED
-    scored = None if released else score_cycle(session, cycle)
-    rows: list[ScoreRow] = []
-    methods: set[str] = set()
-    # One report at a time: a large cycle's reports together took gigabytes.
     for participant, report, counts in _reports(session, cycle, participants, scored):
-        methods.add(report.reliability.method)
-        if any(counts.values()):
-            rows += _participant_rows(participant, report, counts, size)
-    if scored is not None:
-        method = scored.scores.method if scored.scores is not None else None
-    else:
-        # A re-released version is scored after the release cut the rater links, so it
-        # may be plain means where the first versions were adjusted.
-        methods.discard("none")
-        method = methods.pop() if len(methods) == 1 else "mixed" if methods else None
-    return CycleScoreRows(method, size, tuple(rows))
+        rows = _participant_rows(participant, report, counts, size) if any(counts.values()) else []
+        yield report.reliability.method, rows
 
 
 def _reports(
@@ -280,10 +328,36 @@ def scores_csv(session: Session, cycle: Cycle) -> str:
     relationship group; a withheld group's row is blank with ``suppressed=1``. Raters
     appear in no column.
     """
-    rows = score_rows(session, cycle).rows
-    buffer = io.StringIO()
-    write_scores_table(_table(rows), buffer)
-    return buffer.getvalue()
+    return "".join(scores_csv_chunks(session, cycle))
+
+
+#: Participants whose rows :func:`scores_csv_chunks` writes at a time.
+CSV_CHUNK_PARTICIPANTS = 200
+
+
+def scores_csv_chunks(
+    session: Session, cycle: Cycle, *, score: Scorer = score_cycle
+) -> Iterator[str]:
+    """:func:`scores_csv` a piece at a time, so a large cycle's file is sent while it is
+    made: the header at once, then the rows of ``CSV_CHUNK_PARTICIPANTS`` participants
+    each. Refuses (DomainError) before anything is read when the cycle has no scores yet;
+    the rest is read as the pieces are asked for."""
+    _check_scorable(cycle)
+    return _csv_chunks(session, cycle, score)
+
+
+def _csv_chunks(session: Session, cycle: Cycle, score: Scorer) -> Iterator[str]:
+    yield ",".join(SCORES_COLUMNS) + "\n"
+    participants = _participants(session, cycle, None, None)
+    scored = None if cycle.state == CycleState.RELEASED else score(session, cycle)
+    each = _participant_rows_each(session, cycle, participants, scored)
+    while chunk := list(itertools.islice(each, CSV_CHUNK_PARTICIPANTS)):
+        rows = [row for _, some in chunk for row in some]
+        if not rows:
+            continue  # nobody responded for any of these participants
+        buffer = io.StringIO()
+        write_scores_table(_table(rows), buffer, header=False)
+        yield buffer.getvalue()
 
 
 def _table(rows: Sequence[ScoreRow]) -> ScoresTable:

@@ -573,13 +573,16 @@ def write_scores_csv(
     return table
 
 
-def write_scores_table(table: ScoresTable, target: str | Path | IO[str]) -> None:
-    """Write rows already made (e.g. HR's export of report figures) as scores.csv."""
+def write_scores_table(
+    table: ScoresTable, target: str | Path | IO[str], *, header: bool = True
+) -> None:
+    """Write rows already made (e.g. HR's export of report figures) as scores.csv;
+    ``header=False`` writes the rows alone (a later piece of a file being streamed)."""
     with _gc_paused():
-        _write(table, target)
+        _write(table, target, header)
 
 
-def _write(table: ScoresTable, target: str | Path | IO[str]) -> None:
+def _write(table: ScoresTable, target: str | Path | IO[str], header: bool = True) -> None:
     n_text = [str(x) for x in table.n_raters.tolist()]
     n_text = ["" if s else t for s, t in zip(table.suppressed.tolist(), n_text, strict=True)]
     # Quote each distinct label once, not once per row.
@@ -600,7 +603,7 @@ def _write(table: ScoresTable, target: str | Path | IO[str]) -> None:
         ["1" if s else "0" for s in table.suppressed.tolist()],
     ]
     body = "\n".join(map(",".join, zip(*columns, strict=True)))
-    text = ",".join(SCORES_COLUMNS) + "\n" + (body + "\n" if body else "")
+    text = (",".join(SCORES_COLUMNS) + "\n" if header else "") + (body + "\n" if body else "")
     if isinstance(target, str | Path):
         Path(target).write_text(text, encoding="utf-8")
     else:

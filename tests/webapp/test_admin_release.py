@@ -12,7 +12,7 @@ import pytest
 from markupsafe import escape
 from sqlalchemy import select
 
-from surveys import cycles, releases
+from surveys import cycles, exports, releases
 from surveys.errors import DomainError
 from surveys.models import AccessToken, Cycle, CycleState, OutboxMessage, Response
 from surveys.scores_csv import SCORES_COLUMNS
@@ -21,7 +21,7 @@ from tests import factories as f
 from tests.surveys.test_reports import build_cycle
 from tests.webapp.console import audit_events, csrf_token, detached_cycle, preview_url, sign_in
 from tests.webapp.test_reports import pdf_text
-from webapp import jobs
+from webapp import cycle_scores, jobs
 from webapp.admin import release as release_views
 from webapp.extensions import db
 
@@ -222,12 +222,14 @@ def test_the_release_page_builds_one_page_of_reports_at_a_time(app, client, clos
     assert "Page 2 of 2" in page
 
 
-def test_a_closed_cycle_is_scored_once_for_its_pages_and_previews(app, client, closed, monkeypatch):
-    monkeypatch.setattr(release_views, "_scores_kept", type(release_views._scores_kept)())
+def test_a_closed_cycle_is_scored_once_for_its_pages_previews_and_export(
+    app, client, closed, monkeypatch
+):
+    cycle_scores.forget()
     calls = []
-    real_score = release_views.score_cycle
+    real_score = cycle_scores.score_cycle
     monkeypatch.setattr(
-        release_views,
+        cycle_scores,
         "score_cycle",
         lambda session, c: calls.append(c.id) or real_score(session, c),
     )
@@ -235,6 +237,9 @@ def test_a_closed_cycle_is_scored_once_for_its_pages_and_previews(app, client, c
     first = client.get(f"/admin/cycles/{closed.id}/release").get_data(as_text=True)
     client.get(f"/admin/cycles/{closed.id}/release?page=1")
     assert client.get(preview_url(closed.participant)).status_code == 200
+    export = client.post(f"/admin/cycles/{closed.id}/export/scores.csv")
+    assert export.status_code == 200
+    assert len(_rows(export)) > 1
     assert calls == [closed.id]
     # Answers that change (here: one response removed behind the app's back) are rescored.
     with app.app_context():
@@ -459,6 +464,31 @@ def test_exports_are_counts_and_scores_only_with_formulas_neutralised(app, clien
         "export.response_rates"
     ]
     assert len(audit_events(app, "export.scores")) == 1
+
+
+def test_scores_export_is_streamed_a_piece_at_a_time(app, client, monkeypatch):
+    """The header goes out before the cycle is scored; the rows follow in pieces of
+    CSV_CHUNK_PARTICIPANTS participants, the same file as in one piece."""
+    data = _build(app)
+    sign_in(app, client)
+    whole = client.post(f"/admin/cycles/{data.id}/export/scores.csv").get_data(as_text=True)
+    monkeypatch.setattr(exports, "CSV_CHUNK_PARTICIPANTS", 1)
+    cycle_scores.forget()
+    scored = []
+    real_score = cycle_scores.score_cycle
+    monkeypatch.setattr(
+        cycle_scores, "score_cycle", lambda s, c: scored.append(c.id) or real_score(s, c)
+    )
+    response = client.post(f"/admin/cycles/{data.id}/export/scores.csv", buffered=False)
+    assert response.is_streamed
+    pieces = response.iter_encoded()
+    assert next(pieces).decode() == ",".join(SCORES_COLUMNS) + "\n"
+    assert scored == []  # nothing read yet
+    rest = [piece.decode() for piece in pieces]
+    response.close()
+    assert scored == [data.id]
+    assert len(rest) == 1  # one participant was rated, the other's piece has no rows
+    assert ",".join(SCORES_COLUMNS) + "\n" + "".join(rest) == whole
 
 
 def test_scores_export_refused_while_the_cycle_is_open(app, client):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import random
 
 import pytest
@@ -649,11 +650,9 @@ def test_scores_are_aggregated_and_suppressed_groups_are_absent(session, api):
     assert only.get_json()["scores"] == []
 
 
-def test_scores_are_those_of_feedback360_score(session, api, tmp_path):
-    """Without N/A answers the API's rows are scores.csv's unsuppressed rows for the
-    cycle's ratings: pooled answers and rater means then agree (with N/A they differ, and
-    the API follows the reports: tests/webapp/test_export_pooled.py)."""
-    _, team = f.team(session, 6)
+def _everyone_rated(session, people=6) -> Cycle:
+    """A closed cycle of a team of ``people`` where every rater answered every item."""
+    _, team = f.team(session, people)
     cycle = f.launched(session, team, peer_min=3, peer_max=4)
     bank = responses.cycle_bank(cycle)
     surveys = session.scalars(select(Assignment).where(Assignment.cycle_id == cycle.id)).all()
@@ -665,6 +664,46 @@ def test_scores_are_those_of_feedback360_score(session, api, tmp_path):
         responses.submit(session, assignment)
     cycles.close_cycle(session, cycle)
     session.commit()
+    return cycle
+
+
+def test_scores_are_paged_by_participant(session, api):
+    cycle = _everyone_rated(session)
+    whole = api.get(f"/cycles/{cycle.id}/scores")
+    assert json.loads(whole.headers["X-Pagination"])["total"] == 6
+    rows = whole.get_json()["scores"]
+    pages, paged = [], []
+    for page in (1, 2, 3):
+        response = api.get(
+            f"/cycles/{cycle.id}/scores", query_string={"page": page, "page_size": 2}
+        )
+        assert response.status_code == 200
+        header = json.loads(response.headers["X-Pagination"])
+        assert (header["total"], header["total_pages"], header["page"]) == (6, 3, page)
+        body = response.get_json()
+        assert body["method"] == whole.get_json()["method"]
+        pages.append({r["employee_id"] for r in body["scores"]})
+        paged += body["scores"]
+    assert [len(p) for p in pages] == [2, 2, 2]
+    assert paged == rows  # the same rows in the same order
+    beyond = api.get(f"/cycles/{cycle.id}/scores", query_string={"page": 4, "page_size": 2})
+    assert beyond.get_json()["scores"] == []
+    assert beyond.get_json()["method"] is None
+    error_of(api.get(f"/cycles/{cycle.id}/scores", query_string={"page_size": 501}), 422)
+    one = api.get(
+        f"/cycles/{cycle.id}/scores", query_string={"employee_id": rows[0]["employee_id"]}
+    )
+    assert json.loads(one.headers["X-Pagination"])["total"] == 1
+    assert one.get_json()["scores"] == [
+        r for r in rows if r["employee_id"] == rows[0]["employee_id"]
+    ]
+
+
+def test_scores_are_those_of_feedback360_score(session, api, tmp_path):
+    """Without N/A answers the API's rows are scores.csv's unsuppressed rows for the
+    cycle's ratings: pooled answers and rater means then agree (with N/A they differ, and
+    the API follows the reports: tests/webapp/test_export_pooled.py)."""
+    cycle = _everyone_rated(session)
     ratings = f.stored_answers(session, cycle)
     lines = ["rater_id,ratee_id,item_id,relationship,rating"]
     lines += [f"{r},{p},{i},{rel.value},{'' if v is None else v}" for r, p, i, rel, v in ratings]

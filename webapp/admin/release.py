@@ -8,10 +8,20 @@ the frozen version the participant's link shows.
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
@@ -19,7 +29,6 @@ from sqlalchemy.orm import contains_eager
 from surveys import audit, exports
 from surveys.errors import DomainError
 from surveys.models import Cycle, CycleState, Employee, Participant
-from surveys.models import Response as SurveyResponse
 from surveys.releases import (
     abandon_release,
     latest_version,
@@ -28,17 +37,16 @@ from surveys.releases import (
     request_release,
 )
 from surveys.reports import (
-    CycleScores,
     ReportData,
     build_report,
     report_from_json,
     report_scores_from_json,
-    score_cycle,
 )
 from webapp import jobs
 from webapp.admin import bp
 from webapp.admin.cycle_actions import load_cycle, load_participant
 from webapp.admin.cycle_forms import ActionForm, ReleaseForm, csrf_failed
+from webapp.cycle_scores import closed_cycle_scores
 from webapp.extensions import db
 from webapp.reports.render import report_html
 from webapp.reports.routes import pdf_response, private
@@ -64,35 +72,6 @@ class ReleaseRow:
     #: Why a group is folded into "All others" or hidden.
     merged: tuple[str, ...]
     version: int | None
-
-
-#: Scores of recently viewed closed cycles, by what could change them: a closed cycle
-#: takes no responses (late ones only after release), and scoring a large one takes
-#: seconds, too long to repeat for every page of the release page and every preview.
-_scores_kept: OrderedDict[tuple[object, ...], CycleScores] = OrderedDict()
-SCORES_KEPT = 2
-
-
-def closed_cycle_scores(cycle: Cycle) -> CycleScores:
-    """:func:`surveys.reports.score_cycle` of a closed cycle, kept between requests.
-
-    The key holds the cycle's close time and its responses' count and lowest and highest
-    (random) ids, so other data under the same cycle id (another database, a test) is
-    never mistaken for it. The release itself always scores afresh.
-    """
-    count, low, high = db.session.execute(
-        select(func.count(), func.min(SurveyResponse.id), func.max(SurveyResponse.id)).where(
-            SurveyResponse.cycle_id == cycle.id
-        )
-    ).one()
-    key = (str(db.engine.url), cycle.id, cycle.closed_at, count, low, high)
-    scored = _scores_kept.get(key)
-    if scored is None:
-        scored = score_cycle(db.session, cycle)
-        _scores_kept[key] = scored
-        while len(_scores_kept) > SCORES_KEPT:
-            _scores_kept.popitem(last=False)
-    return scored
 
 
 #: Participants per page of the release page (a page builds each of its reports).
@@ -127,7 +106,7 @@ def _rows(cycle: Cycle, participants: list[Participant]) -> list[ReleaseRow]:
             data = report_scores_from_json(version.data) if version else None
             reports.append((p, data, version.version if version else None))
     else:
-        scored = closed_cycle_scores(cycle)  # once for everyone, as the release does
+        scored = closed_cycle_scores(db.session, cycle)  # once for everyone, as the release does
         reports = [
             (p, build_report(db.session, p, cycle_scores=scored), None) for p in participants
         ]
@@ -241,7 +220,9 @@ def _preview_report(cycle_id: int, participant_id: int) -> tuple[Participant, Re
             abort(404)
         report = report_from_json(version.data)
     else:
-        report = build_report(db.session, participant, cycle_scores=closed_cycle_scores(found))
+        report = build_report(
+            db.session, participant, cycle_scores=closed_cycle_scores(db.session, found)
+        )
     audit.record(
         db.session,
         current_user,
@@ -269,23 +250,27 @@ def preview_report_pdf(cycle_id: int, participant_id: int) -> Response:
 # -- exports --------------------------------------------------------------------------------
 
 
-def _csv(text: str, filename: str) -> Response:
-    response = Response(text, mimetype="text/csv")
+def _csv(body: str | Iterator[str], filename: str) -> Response:
+    response = Response(body, mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 
-def _export(cycle_id: int, action: str, build, suffix: str) -> Response:
+def _export(cycle_id: int, action: str, build, suffix: str, *, stream: bool = False) -> Response:
+    """An export as a CSV download; ``stream`` sends it a piece at a time as ``build``
+    yields them (a 10,000-person cycle's scores take a minute or so to make)."""
     found = load_cycle(cycle_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        text = build(db.session, found)
+        body = build(db.session, found)
     except DomainError:
         abort(403)
     audit.record(db.session, current_user, action, f"cycle {found.id} {found.name}")
     db.session.commit()
-    return _csv(text, f"cycle-{found.id}-{suffix}.csv")
+    if stream:
+        body = stream_with_context(body)
+    return _csv(body, f"cycle-{found.id}-{suffix}.csv")
 
 
 @bp.post("/cycles/<int:cycle_id>/export/response-rates.csv")
@@ -295,4 +280,7 @@ def export_response_rates(cycle_id: int) -> Response:
 
 @bp.post("/cycles/<int:cycle_id>/export/scores.csv")
 def export_scores(cycle_id: int) -> Response:
-    return _export(cycle_id, "export.scores", exports.scores_csv, "scores")
+    def build(session, cycle):
+        return exports.scores_csv_chunks(session, cycle, score=closed_cycle_scores)
+
+    return _export(cycle_id, "export.scores", build, "scores", stream=True)
