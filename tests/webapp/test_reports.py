@@ -12,14 +12,20 @@ import pytest
 from markupsafe import escape
 from PIL import Image
 from pypdf import PdfReader
+from sqlalchemy import select
 
 from surveys import cycles, reports
-from surveys.models import CycleState
+from surveys.errors import DomainError
+from surveys.models import AuditEvent, CycleState
+from surveys.releases import accept_late_response, release_cycle, rerelease_cycle
 from surveys.responses import cycle_bank
+from tests import factories as f
+from tests.surveys.test_releases import all_items, late_team
 from tests.surveys.test_reports import build_cycle
 from tests.webapp.console import preview_url, sign_in
 from webapp.extensions import db
 from webapp.pdf import PDF_ORIGIN, StaticOnlyFetcher, UnsafeURL
+from webapp.reports import batch
 
 NUMBER = re.compile(r"\d+\.\d")
 
@@ -231,6 +237,8 @@ def test_url_fetcher_serves_static_files_and_data(app):
 
 def test_cli_renders_every_participant_and_skips_unchanged(session, runner, tmp_path):
     cycle, _ = build_cycle(session, participants=2)
+    cycles.close_cycle(session, cycle)
+    session.commit()
     args = ["reports", "render", "--cycle", str(cycle.id), "--out", str(tmp_path)]
     first = runner.invoke(args=args)
     assert first.exit_code == 0, first.output
@@ -238,10 +246,55 @@ def test_cli_renders_every_participant_and_skips_unchanged(session, runner, tmp_
     assert len(list(tmp_path.glob("*.pdf"))) == 2
     again = runner.invoke(args=args)
     assert "0 written, 2 unchanged, 0 failed" in again.output
+    session.expire_all()
+    events = session.scalars(select(AuditEvent).where(AuditEvent.action == "reports.render"))
+    assert [(e.actor, e.detail) for e in events] == [
+        ("command line", {"written": 2, "unchanged": 0, "failed": 0}),
+        ("command line", {"written": 0, "unchanged": 2, "failed": 0}),
+    ]
+
+
+def test_cli_refuses_to_render_a_cycle_raters_can_still_answer(session, runner, tmp_path):
+    """Two renders around one more submission would show what that rater said."""
+    cycle, _ = build_cycle(session, participants=2)  # open
+    result = runner.invoke(
+        args=["reports", "render", "--cycle", str(cycle.id), "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 1
+    assert "is open; its reports can be rendered once it is closed" in result.output
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(DomainError, match="once it is closed"):
+        batch.render_cycle(session, cycle, tmp_path, static_folder="static")
+
+
+def test_cli_renders_a_released_cycle_from_its_frozen_reports(session, runner, tmp_path):
+    """After release the PDFs are the versions participants read: a late response HR
+    accepted changes none of them until a re-release."""
+    cycle, participant, late = late_team(session, peers=6, answering=3)
+    cycles.close_cycle(session, cycle)
+    release_cycle(session, cycle, base_url=f.BASE_URL)
+    session.commit()
+    args = ["reports", "render", "--cycle", str(cycle.id), "--out", str(tmp_path)]
+    first = runner.invoke(args=args)
+    assert "1 written, 0 unchanged, 0 failed" in first.output, first.output
+    before = pdf_text((tmp_path / f"participant-{participant.id}.pdf").read_bytes())
+    assert "Version 1" in before
+    for a in late:
+        accept_late_response(session, a, all_items(participant, 1))
+    session.commit()
+    again = runner.invoke(args=args)
+    assert "0 written, 1 unchanged, 0 failed" in again.output, again.output
+    rerelease_cycle(session, cycle, base_url=f.BASE_URL)
+    session.commit()
+    third = runner.invoke(args=args)
+    assert "1 written, 0 unchanged, 0 failed" in third.output, third.output
+    assert "Version 2" in pdf_text((tmp_path / f"participant-{participant.id}.pdf").read_bytes())
 
 
 def test_cli_reports_a_failing_participant_and_goes_on(session, runner, tmp_path, monkeypatch):
     cycle, participant = build_cycle(session, participants=2)
+    cycles.close_cycle(session, cycle)
+    session.commit()
     real = reports.build_report
 
     def flaky(session, p, **kwargs):

@@ -13,6 +13,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from surveys import cycles
 from surveys.models import Participant
 from tests.surveys.test_reports import build_cycle
 from webapp.extensions import db
@@ -43,6 +44,7 @@ def _render(app, cycle, folder, **kwargs):
 
 def test_two_workers_render_valid_pdfs_report_a_failure_and_rerun_skips(app, session, tmp_path):
     cycle, _ = build_cycle(session, participants=3)
+    cycles.close_cycle(session, cycle)
     participants = session.scalars(
         select(Participant).where(Participant.cycle_id == cycle.id).order_by(Participant.id)
     ).all()
@@ -81,6 +83,8 @@ def test_two_workers_render_valid_pdfs_report_a_failure_and_rerun_skips(app, ses
 
 def test_cli_workers_and_restart_options(session, runner, tmp_path):
     cycle, _ = build_cycle(session, participants=2)
+    cycles.close_cycle(session, cycle)
+    session.commit()
     args = ["reports", "render", "--cycle", str(cycle.id), "--out", str(tmp_path)]
     first = runner.invoke(args=[*args, "--workers", "2", "--restart-every", "1", "--timeout", "60"])
     assert first.exit_code == 0, first.output
@@ -206,6 +210,7 @@ def test_a_hanging_render_fails_that_participant_of_the_cycle_only(
     import webapp.pdf
 
     cycle, _ = build_cycle(session, participants=3)
+    cycles.close_cycle(session, cycle)
     participants = session.scalars(
         select(Participant).where(Participant.cycle_id == cycle.id).order_by(Participant.id)
     ).all()

@@ -1,11 +1,12 @@
 """``feedback360 reports render --cycle ID [--out DIR] [--workers N] [--restart-every N]``.
 
-One PDF per participant, rendered by a pool of worker processes
-(:mod:`webapp.reports.batch`): the cycle is scored once in this process, each report's
-HTML is built here and rendered by a worker. A participant whose report fails is listed
-with the error and the others go on. Next to each PDF a ``.sha256`` file holds the
-fingerprint of the HTML and stylesheet it was made from, so a re-run skips every report
-whose content has not changed.
+One PDF per participant of a closed or released cycle, rendered by a pool of worker
+processes (:mod:`webapp.reports.batch`): a released cycle's reports are the frozen
+versions participants read; a closed cycle is scored once in this process. Each report's
+HTML is built here and rendered by a worker. Every run is in the audit log. A participant
+whose report fails is listed with the error and the others go on. Next to each PDF a
+``.sha256`` file holds the fingerprint of the HTML and stylesheet it was made from, so a
+re-run skips every report whose content has not changed.
 """
 
 from __future__ import annotations
@@ -59,11 +60,16 @@ def render(
     """Render every participant's report of a cycle to PDF."""
     from surveys.models import Cycle
     from webapp.extensions import db
-    from webapp.reports.batch import default_workers, render_cycle
+    from webapp.reports.batch import RENDERABLE, default_workers, render_cycle
 
     cycle = db.session.get(Cycle, cycle_id)
     if cycle is None:
         raise click.ClickException(f"no cycle with id {cycle_id}")
+    if cycle.state not in RENDERABLE:
+        raise click.ClickException(
+            f"cycle {cycle.name!r} is {cycle.state.value}; its reports can be rendered once it"
+            " is closed (while raters can still answer, two renders would show what one said)"
+        )
     folder = out or Path(current_app.instance_path) / "reports" / f"cycle-{cycle.id}"
     workers = workers or default_workers()
     total = len(cycle.participants)
@@ -82,6 +88,18 @@ def render(
             progress=bar.update,
         )
 
+    audit.record(
+        db.session,
+        audit.COMMAND_LINE,
+        "reports.render",
+        f"cycle {cycle.id} {cycle.name}",
+        {
+            "written": len(result.rendered),
+            "unchanged": len(result.skipped),
+            "failed": len(result.failures),
+        },
+    )
+    db.session.commit()
     click.echo(
         f"{cycle.name}: {len(result.rendered)} written, {len(result.skipped)} unchanged, "
         f"{len(result.failures)} failed → {folder}"

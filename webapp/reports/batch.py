@@ -41,7 +41,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from surveys.models import Cycle
+from surveys.errors import DomainError
+from surveys.models import Cycle, CycleState
 
 __all__ = [
     "BatchResult",
@@ -330,17 +331,30 @@ def up_to_date(target: Path, digest: str) -> bool:
 def prepare_jobs(
     session: Session, cycle: Cycle, folder: Path, result: BatchResult
 ) -> Iterator[Job | None]:
-    """Per participant: a :class:`Job`, or ``None`` when skipped or failed (recorded)."""
-    from surveys.reports import build_report, score_cycle
+    """Per participant: a :class:`Job`, or ``None`` when skipped or failed (recorded).
+
+    A released cycle's PDFs are its frozen reports (each participant's latest version,
+    what they read); a closed cycle's are built as the release will freeze them.
+    """
+    from surveys.releases import latest_versions
+    from surveys.reports import build_report, report_from_json, score_cycle
     from webapp.reports.render import content_hash, report_html, report_stylesheet_text
 
     css = report_stylesheet_text()
-    scored = score_cycle(session, cycle)
-    for participant in list(cycle.participants):
+    participants = list(cycle.participants)
+    released = cycle.state == CycleState.RELEASED
+    scored = None if released else score_cycle(session, cycle)
+    versions = latest_versions(session, participants) if released else {}
+    for participant in participants:
         name = participant.employee.name
         target = folder / f"participant-{participant.id}.pdf"
         try:
-            report = build_report(session, participant, cycle_scores=scored)
+            if scored is not None:
+                report = build_report(session, participant, cycle_scores=scored)
+            elif (version := versions.get(participant.id)) is not None:
+                report = report_from_json(version.data)
+            else:
+                raise DomainError("no released report")
             html = report_html(report, pdf=True)
             digest = content_hash(html, css)
         except Exception as exc:  # one bad report must not stop the batch
@@ -352,6 +366,11 @@ def prepare_jobs(
             yield None
             continue
         yield Job(participant.id, name, html, digest, str(target))
+
+
+#: Cycles whose reports can be rendered: nobody can answer any more. While a cycle is
+#: open, two renders around one more submission would show what that rater said.
+RENDERABLE = (CycleState.CLOSED, CycleState.RELEASED)
 
 
 def default_workers() -> int:
@@ -373,12 +392,19 @@ def render_cycle(
 ) -> BatchResult:
     """Render the cycle's PDFs into ``folder``; ``progress(n)`` after n more participants.
 
+    Only a closed or released cycle (DomainError otherwise); see :func:`prepare_jobs`.
+
     Every report is rendered in a worker process, even with ``workers=1``, so that the
     watchdog (``timeout`` seconds a report) always applies. ``job_fn`` replaces
     :func:`render_job` in the workers (tests use it to make one participant fail there).
     """
     from webapp.reports.render import report_stylesheet_text
 
+    if cycle.state not in RENDERABLE:
+        raise DomainError(
+            f"cycle {cycle.name!r} is {cycle.state.value}; its reports can be rendered once it"
+            " is closed"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     result = BatchResult()
     tick = progress or (lambda n: None)
