@@ -42,6 +42,15 @@ number of raters per relationship group who contributed to *that* cell:
    adversarial tests (``tests/surveys/test_adversarial_reports.py``) show the attack
    succeeding on rater means and failing on pooled answers.
 
+7. **Versions.** A re-released report (late responses HR accepted) is read next to the
+   earlier versions, and subtracting a cell's figures across versions gives the late
+   raters' answers; comparing what a group was merged into before with what it is shown
+   as now gives the early raters'. So a new version hides every group, and "others",
+   that an earlier version had raters of but did not show (:func:`carried_hiding`, fed
+   to :func:`plan_report`; per question for comments), and in every cell published in
+   both, each shown group's change and the change of the merged remainder must be no
+   rater or enough raters (:func:`version_change_refusal`).
+
 Self is the participant's own answer: it is shown whenever there is one and is never part
 of "others".
 """
@@ -65,6 +74,8 @@ __all__ = [
     "SELF",
     "Cell",
     "Disclosure",
+    "Published",
+    "carried_hiding",
     "comment_groups",
     "plan_disclosure",
     "plan_export",
@@ -72,6 +83,7 @@ __all__ = [
     "pool_cells",
     "shuffled_comments",
     "suppress_cells",
+    "version_change_refusal",
 ]
 
 SELF, OTHERS = "self", "others"
@@ -315,6 +327,8 @@ def plan_report(
     thresholds: Mapping[str, int],
     *,
     show_manager: bool,
+    hide: Collection[str] = (),
+    hide_others: bool = False,
 ) -> dict[K, Disclosure]:
     """Plan a family of cells computed from one another so they hide the same groups.
 
@@ -326,10 +340,10 @@ def plan_report(
     figures are derived from the same answers — a competency with its items, or the
     whole report when an overall score is published.
 
-    Returns a :class:`Disclosure` per key of ``cells``.
+    ``hide`` and ``hide_others`` are hidden from the start (what an earlier version of the
+    report hid, :func:`carried_hiding`). Returns a :class:`Disclosure` per key of ``cells``.
     """
-    hide: set[str] = set()
-    hide_others = False
+    hide = set(hide)
     while True:
         plans = {
             key: plan_disclosure(
@@ -396,6 +410,96 @@ def plan_export(
                 break
         if (len(cut), no_others) == before:
             return frozenset(cut), no_others
+
+
+# -- versions -------------------------------------------------------------------------------
+
+
+def carried_hiding(
+    shown: Collection[str], counts: Mapping[str, int]
+) -> tuple[frozenset[str], bool]:
+    """What a new version must keep hidden of an earlier one (rule 7).
+
+    ``shown`` are the groups the earlier version published (``"others"`` included when it
+    did), ``counts`` its raters per group. Every non-self group it had raters of but did
+    not show is returned, and whether "others" had raters but was not shown. Showing
+    such a group now would give its early raters' figures by subtraction: the earlier
+    "others" minus this version's other groups.
+
+    >>> sorted(carried_hiding({"peer", "others"}, {"peer": 3, "other": 2})[0])
+    ['other']
+    """
+    hide = frozenset(g for g in NON_SELF if counts.get(g, 0) > 0 and g not in shown)
+    had_others = sum(counts.get(g, 0) for g in NON_SELF) > 0
+    return hide, had_others and OTHERS not in shown
+
+
+@dataclass(frozen=True)
+class Published:
+    """The rater counts one cell of a report publishes: each shown group's (self left
+    out) and the "others" count, None when "others" is hidden there."""
+
+    groups: Mapping[str, int]
+    others: int | None
+
+
+def _raters(n: int) -> str:
+    return f"{n} rater{'s' if n != 1 else ''}"
+
+
+def version_change_refusal(
+    before: Mapping[str, Published],
+    after: Mapping[str, Published],
+    thresholds: Mapping[str, int],
+    *,
+    show_manager: bool,
+    labels: Mapping[str, str] | None = None,
+) -> str | None:
+    """Why publishing ``after`` next to the earlier ``before`` would single out raters.
+
+    Both map a cell (a label such as "item …") to what it publishes. In a cell published
+    in both, a group shown in both changes by the raters added to it (or removed), and
+    "others" minus those changes is the merged groups' change: subtracting the two
+    versions' figures gives exactly those raters' answers. Each change must be no rater
+    or at least the group's threshold (the merged remainder: the "others" threshold and
+    that of every group merged in it). The manager, shown by name when the cycle says
+    so, is not anonymous and may change by one. Counts of raters who answered a cell
+    matter, not responses: a late rater who skips an item moves that item by fewer.
+
+    ``after`` must have been planned with :func:`carried_hiding` of ``before``: a group
+    shown now that ``before`` merged is not a change this check can judge. Returns None
+    when every change is safe.
+    """
+    t = _checked_thresholds(thresholds)
+    named = {MANAGER} if show_manager else set()
+    for cell, now in after.items():
+        then = before.get(cell)
+        if then is None:
+            continue
+        name = (labels or {}).get(cell, cell)
+        moved: dict[str, int] = {}
+        for g, n in now.groups.items():
+            if g == SELF:
+                continue
+            change = n - then.groups.get(g, 0)
+            moved[g] = change
+            if g not in named and 0 < abs(change) < t[g]:
+                group = g.replace("_", " ")
+                return (
+                    f"{name}: {group} raters changed by {_raters(abs(change))}"
+                    f" (at least {t[g]} needed)"
+                )
+        if now.others is None or then.others is None:
+            continue
+        rest = now.others - then.others - sum(moved.values())
+        merged = [g for g in NON_SELF if g not in now.groups]
+        needed = max([t[OTHERS], *(t[g] for g in merged)])
+        if rest and abs(rest) < needed:
+            return (
+                f"{name}: the raters counted only in “All others” changed by"
+                f" {_raters(abs(rest))} (at least {needed} needed)"
+            )
+    return None
 
 
 # -- applying a plan ------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from scoring import RELATIONSHIPS
+from surveys.anonymity import OTHERS, version_change_refusal
 from surveys.cycles import lock_cycle
 from surveys.db import utcnow
 from surveys.emails import queue_email
@@ -50,6 +51,9 @@ from surveys.reports import (
     CycleScores,
     ReportData,
     build_report,
+    carried_from,
+    published_cells,
+    report_from_json,
     report_to_json,
     score_cycle,
 )
@@ -378,30 +382,83 @@ def rerelease_participant(
 ) -> ReportVersion:
     """Release a new version of one report after HR accepted late responses.
 
-    Refuses (:class:`DomainError`, with the reason) when comparing the new version with the
-    latest one could isolate a rater's answers; see :func:`rerelease_refusal`.
+    The new version is :func:`next_version` of the ones released before; refused
+    (:class:`DomainError`, with the reason) when comparing them could isolate a rater's
+    answers.
     """
     cycle = participant.cycle
     if cycle.state != CycleState.RELEASED:
         raise DomainError(
             f"cycle {cycle.name!r} is {cycle.state.value}; only released reports can be re-released"
         )
-    latest = latest_version(session, participant)
-    if latest is None:
+    earlier = session.scalars(
+        select(ReportVersion)
+        .where(ReportVersion.participant_id == participant.id)
+        .order_by(ReportVersion.version)
+    ).all()
+    if not earlier:
         raise DomainError(f"{participant.employee.name} has no released report yet")
+    frozen = [Frozen(v.version, report_from_json(v.data), v.response_counts) for v in earlier]
     counts = _response_counts(session, cycle, participant).get(participant.id, {})
-    reason = rerelease_refusal(cycle, latest.response_counts, counts)
-    if reason:
-        raise DomainError(
-            f"cannot re-release {participant.employee.name}'s report (version"
-            f" {latest.version}): {reason}"
-        )
-    report = build_report(session, participant, cycle_scores=cycle_scores)
-    version = _freeze(session, participant, report, latest.version + 1, counts, now or utcnow())
+    report = next_version(session, participant, frozen, counts, cycle_scores=cycle_scores)
+    version = _freeze(
+        session, participant, report, earlier[-1].version + 1, counts, now or utcnow()
+    )
     session.flush()
     _send_link(session, participant, base_url=base_url, version=version.version)
     session.flush()
     return version
+
+
+@dataclass(frozen=True)
+class Frozen:
+    """A released version of a report: its number, contents and raters per group."""
+
+    version: int
+    report: ReportData
+    response_counts: Mapping[str, int]
+
+
+def next_version(
+    session: Session,
+    participant: Participant,
+    earlier: Sequence[Frozen],
+    response_counts: Mapping[str, int],
+    *,
+    cycle_scores: CycleScores | None = None,
+) -> ReportData:
+    """The report a re-release would freeze after ``earlier`` (oldest first), built from
+    the responses now stored (``response_counts`` of them per group), or DomainError.
+
+    It keeps hidden whatever the latest version hid (:func:`surveys.reports.carried_from`)
+    and is refused when comparing it with any earlier version could isolate a rater's
+    answers: the response counts (:func:`rerelease_refusal`), then every cell published
+    in both (:func:`surveys.anonymity.version_change_refusal`).
+    """
+    cycle = participant.cycle
+    name = participant.employee.name
+    latest = earlier[-1]
+    reason = rerelease_refusal(cycle, latest.response_counts, response_counts)
+    if reason:
+        raise DomainError(f"cannot re-release {name}'s report (version {latest.version}): {reason}")
+    carry = carried_from(latest.report, latest.response_counts, participant)
+    report = build_report(session, participant, cycle_scores=cycle_scores, carry=carry)
+    after, labels = published_cells(report)
+    thresholds = {g: cycle.threshold(g) for g in (*RELATIONSHIPS, OTHERS)}
+    for old in earlier:
+        reason = version_change_refusal(
+            published_cells(old.report)[0],
+            after,
+            thresholds,
+            show_manager=cycle.show_manager,
+            labels=labels,
+        )
+        if reason:
+            raise DomainError(
+                f"cannot re-release {name}'s report: comparing it with version {old.version}"
+                f" would show late raters' answers; {reason}"
+            )
+    return report
 
 
 def rerelease_refusal(

@@ -34,7 +34,15 @@ from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from scoring import ALL, GROUPS, RELATIONSHIPS, Ratings, Scores, ScoringWarning, score_ratings
-from surveys.anonymity import Disclosure, plan_disclosure, plan_report, shuffled_comments
+from surveys.anonymity import (
+    NON_SELF,
+    Disclosure,
+    Published,
+    carried_hiding,
+    plan_disclosure,
+    plan_report,
+    shuffled_comments,
+)
 from surveys.banks import Bank
 from surveys.models import (
     Assignment,
@@ -51,6 +59,7 @@ from surveys.responses import cycle_bank
 
 __all__ = [
     "GROUP_LABELS",
+    "Carried",
     "CommentGroup",
     "CompetencyReport",
     "CycleScores",
@@ -64,7 +73,9 @@ __all__ = [
     "Trend",
     "TrendRow",
     "build_report",
+    "carried_from",
     "earlier_report",
+    "published_cells",
     "report_from_json",
     "report_scores_from_json",
     "report_to_json",
@@ -161,6 +172,8 @@ class CommentGroup:
     question: str
     #: (label, text), already filtered, relabelled and shuffled by the anonymity plan.
     comments: tuple[tuple[str, str], ...]
+    #: The bank's question id ("" in reports frozen before it was kept).
+    question_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -386,8 +399,78 @@ def _score(ratings: Ratings) -> Scores:
 # -- one participant's report ------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Carried:
+    """What a new version of a report keeps hidden of the version before it
+    (:func:`surveys.anonymity.carried_hiding`): groups and "others" in the figures, and
+    per comment question the groups whose comments stay under "All others"."""
+
+    hide: frozenset[str] = frozenset()
+    hide_others: bool = False
+    comments: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
+    #: Comment groups of the earlier version that could not be matched to a question
+    #: (frozen before question ids were kept, participant renamed since): every group's
+    #: comments then stay under "All others".
+    comments_unmatched: bool = False
+
+    def comment_hide(self, question_id: str) -> frozenset[str]:
+        if self.comments_unmatched:
+            return frozenset(NON_SELF)
+        return self.comments.get(question_id, frozenset())
+
+
+def carried_from(
+    earlier: ReportData, response_counts: Mapping[str, int], participant: Participant
+) -> Carried:
+    """:class:`Carried` of an earlier version (``response_counts``: its raters per group)."""
+    shown = {c.group for c in earlier.counts}
+    hide, hide_others = carried_hiding(shown, response_counts)
+    bank = cycle_bank(participant.cycle)
+    first_name = (participant.employee.name.split() or [""])[0]
+    by_text = {q.text("others", first_name): q.id for q in bank.open_questions}
+    comments: dict[str, frozenset[str]] = {}
+    unmatched = False
+    for group in earlier.comments:
+        question_id = group.question_id or by_text.get(group.question)
+        if question_id is None:
+            unmatched = True
+            continue
+        labels = {label for label, _ in group.comments}
+        if GROUP_LABELS["others"] in labels:  # some groups were merged: keep them merged
+            comments[question_id] = frozenset(g for g in NON_SELF if GROUP_LABELS[g] not in labels)
+    return Carried(hide, hide_others, comments, unmatched)
+
+
+def published_cells(report: ReportData) -> tuple[dict[str, Published], dict[str, str]]:
+    """What each cell of ``report`` publishes (for comparing versions), and its label."""
+    cells: dict[str, Published] = {}
+    labels: dict[str, str] = {}
+    others = {c.group: c.n for c in report.counts}
+    cells["responses"] = Published(
+        {g: n for g, n in others.items() if g != "others"}, others.get("others")
+    )
+    labels["responses"] = "the response counts"
+    for competency in (*report.competencies, *([report.overall] if report.overall else [])):
+        key = f"competency:{competency.id}"
+        cells[key] = _published(competency.groups, competency.others)
+        labels[key] = f"“{competency.title}”"
+        for item in competency.items:
+            key = f"item:{item.id}"
+            cells[key] = _published(item.groups, item.others)
+            labels[key] = f"item “{item.text}”"
+    return cells, labels
+
+
+def _published(groups: Sequence[GroupScore], others: GroupScore | None) -> Published:
+    return Published({g.group: g.n for g in groups}, others.n if others is not None else None)
+
+
 def build_report(
-    session: Session, participant: Participant, *, cycle_scores: CycleScores | None = None
+    session: Session,
+    participant: Participant,
+    *,
+    cycle_scores: CycleScores | None = None,
+    carry: Carried | None = None,
 ) -> ReportData:
     """The report of one participant; pass ``cycle_scores`` when rendering many.
 
@@ -395,7 +478,9 @@ def build_report(
     from the same answers, so they are planned as one family
     (:func:`surveys.anonymity.plan_report`): a group hidden in one of them is hidden in
     all. Comments are planned per question from the counts of raters who commented.
+    ``carry`` keeps hidden what the previous version of the report hid (a re-release).
     """
+    carry = carry or Carried()
     cycle = participant.cycle
     if cycle_scores is None or cycle_scores.cycle_id != cycle.id:
         cycle_scores = score_cycle(session, cycle)
@@ -424,7 +509,13 @@ def build_report(
     for item in bank.items:
         values = answers.values.get(item.id, {})
         cells[("item", item.id)] = {g: len(values.get(g, ())) for g in RELATIONSHIPS}
-    plans = plan_report(cells, thresholds, show_manager=cycle.show_manager)
+    plans = plan_report(
+        cells,
+        thresholds,
+        show_manager=cycle.show_manager,
+        hide=carry.hide,
+        hide_others=carry.hide_others,
+    )
     overall_plan = plans[("responses", "")]
 
     invited = int(
@@ -519,7 +610,7 @@ def build_report(
         top_items=top,
         bottom_items=bottom,
         gaps=_ordered_gaps(gaps),
-        comments=_comments(session, participant, bank, thresholds),
+        comments=_comments(session, participant, bank, thresholds, carry),
         reliability=_reliability(scores, row, overall, responded),
         how_to_read=_how_to_read(bank, thresholds, confidence),
         confidence=confidence,
@@ -803,7 +894,11 @@ def _gap(
 
 
 def _comments(
-    session: Session, participant: Participant, bank: Bank, thresholds: Mapping[str, int]
+    session: Session,
+    participant: Participant,
+    bank: Bank,
+    thresholds: Mapping[str, int],
+    carry: Carried,
 ) -> tuple[CommentGroup, ...]:
     by_question: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for rel, question_id, text in session.execute(
@@ -819,13 +914,19 @@ def _comments(
         if not found:
             continue
         counts = {g: sum(1 for rel, _ in found if rel == g) for g in RELATIONSHIPS}
-        plan = plan_disclosure(counts, thresholds, show_manager=participant.cycle.show_manager)
+        plan = plan_disclosure(
+            counts,
+            thresholds,
+            show_manager=participant.cycle.show_manager,
+            hide=carry.comment_hide(question.id),
+        )
         shown = shuffled_comments(found, plan, seed=f"{participant.id}:{question.id}")
         if shown:
             groups.append(
                 CommentGroup(
                     question.text("others", first_name),
                     tuple((GROUP_LABELS[g], text) for g, text in shown),
+                    question.id,
                 )
             )
     return tuple(groups)

@@ -275,9 +275,11 @@ def test_the_attack_beats_planning_each_cell_on_its_own(session, monkeypatch):
     hidden everywhere) the competency figures give hidden item figures away."""
     from surveys import reports
 
-    def per_cell(cells, thresholds, *, show_manager):
+    def per_cell(cells, thresholds, *, show_manager, hide=(), hide_others=False):
         return {
-            key: plan_disclosure(counts, thresholds, show_manager=show_manager)
+            key: plan_disclosure(
+                counts, thresholds, show_manager=show_manager, hide=hide, hide_others=hide_others
+            )
             for key, counts in cells.items()
         }
 

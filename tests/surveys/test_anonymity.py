@@ -17,6 +17,8 @@ from surveys.anonymity import (
     OTHERS,
     Cell,
     Disclosure,
+    Published,
+    carried_hiding,
     comment_groups,
     plan_disclosure,
     plan_export,
@@ -24,6 +26,7 @@ from surveys.anonymity import (
     pool_cells,
     shuffled_comments,
     suppress_cells,
+    version_change_refusal,
 )
 from surveys.models.enums import Relationship
 
@@ -593,3 +596,72 @@ def test_an_export_withholds_others_in_every_cell_or_none():
 def test_an_export_never_publishes_single_raters():
     with pytest.raises(ValueError, match="below 2"):
         plan_export(_cells((5, {"peer": 5})), 1)
+
+
+# -- versions (rule 7) -----------------------------------------------------------------------
+
+
+def test_a_new_version_keeps_hidden_what_the_earlier_one_hid():
+    hide, hide_others = carried_hiding({"peer", "others"}, {"peer": 3, "other": 2, "self": 1})
+    assert (hide, hide_others) == (frozenset({"other"}), False)
+    # "Others" hidden with raters: stays hidden; groups without raters then are free.
+    assert carried_hiding(set(), {"peer": 2}) == (frozenset({"peer"}), True)
+    assert carried_hiding(set(), {"self": 1}) == (frozenset(), False)
+
+
+def test_plan_report_starts_from_what_it_is_told_to_hide():
+    cells = {"a": {"peer": 5, "other": 3}, "b": {"peer": 4, "other": 3}}
+    free = plan_report(cells, T, show_manager=False)
+    assert free["a"].shown == ("peer", "other")
+    kept = plan_report(cells, T, show_manager=False, hide={"other"})
+    assert [p.shown for p in kept.values()] == [("peer",), ("peer",)]
+    assert all(p.others_shown for p in kept.values())  # the remainder (3 others) is enough
+    assert not any(
+        p.others_shown for p in plan_report(cells, T, show_manager=False, hide_others=True).values()
+    )
+
+
+def _check(before, after, *, show_manager=False):
+    return version_change_refusal(
+        {"cell": Published(*before)},
+        {"cell": Published(*after)},
+        T,
+        show_manager=show_manager,
+        labels={"cell": "item “x”"},
+    )
+
+
+def test_version_changes_of_enough_raters_are_safe():
+    assert _check(({"peer": 3}, 6), ({"peer": 6}, 9)) is None  # 3 peers came
+    assert _check(({"peer": 3}, 6), ({"peer": 3}, 6)) is None  # nothing here changed
+    assert _check(({}, 5), ({}, 8)) is None  # 3 raters, merged
+    assert _check(({}, None), ({"peer": 3}, 3)) is None  # nothing was published before
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "reason"),
+    [
+        # One more peer answered the item (the others skipped it): that peer's answer.
+        (({"peer": 3}, 3), ({"peer": 4}, 4), "item “x”: peer raters changed by 1 rater"),
+        # Peers moved by 3, "others" by 4: the fourth is a merged rater, alone.
+        (
+            ({"peer": 3}, 5),
+            ({"peer": 6}, 9),
+            "item “x”: the raters counted only in “All others” changed by 1 rater",
+        ),
+        # Merged raters only, two of them.
+        (({}, 5), ({}, 7), "changed by 2 raters (at least 3 needed)"),
+    ],
+)
+def test_version_changes_that_single_out_raters_are_refused(before, after, reason):
+    found = _check(before, after)
+    assert found is not None and reason in found
+
+
+def test_a_manager_shown_by_name_may_change_alone():
+    before = ({"manager": 1, "peer": 3}, 4)
+    assert _check(({"peer": 3}, 3), ({"manager": 1, "peer": 3}, 4), show_manager=True) is None
+    assert _check(before, ({"manager": 1, "peer": 3}, 4), show_manager=True) is None
+    # Without show_manager the manager is pooled like anyone: a lone late manager shows.
+    found = _check(({}, 3), ({}, 4))
+    assert found is not None and "changed by 1 rater" in found
