@@ -28,28 +28,27 @@ number of raters per relationship group who contributed to *that* cell:
    visibility (a remainder's distribution is exactly as derivable as its sum), and so do
    comment labels: a comment carries its group's label only if the group is shown,
    otherwise "others" and only when "others" is shown.
-6. **Consistency across cells.** Cells computed from one another (a competency score
-   and its items' scores) must hide the same groups, or a reader could recompute a
-   hidden item figure from the competency figure and the other items. Use
-   :func:`plan_report` for such a family of cells. This is exact when the competency
-   figure pools the item figures' answers (its sum is the sum of theirs), and that is
-   how reports compute every competency and overall figure (``surveys.reports``). A
-   mean of each rater's own item mean is *not* safe when raters skipped different
-   items: raters then carry different weights (1/items answered), and a competency
-   figure next to its items' figures can single out the raters who answered a
-   different number of items (or were left out for answering too few), whatever the
-   plan hides. So never publish rater-mean figures beside item figures; the
-   adversarial tests (``tests/surveys/test_adversarial_reports.py``) show the attack
-   succeeding on rater means and failing on pooled answers.
-
+6. **Figures pooled from other cells add nothing.** A competency (or overall) figure
+   of a group pools the answers to its items *where that group (or "others") is
+   published* (:func:`published_in`), so its sum is exactly the sum of published item
+   figures and a reader can recompute no hidden item figure from it. Items are planned
+   one by one (:func:`plan_cells`): one item few colleagues could judge hides their
+   figures on that item only, not across the whole report. Pooling an item where a group
+   is hidden into the group's competency figure would give that item away (competency
+   minus the other items). A mean of each rater's own item mean is *not* safe either when
+   raters skipped different items: raters then carry different weights (1/items
+   answered), and a competency figure next to its items' figures can single out the
+   raters who answered a different number of items. So never publish rater-mean figures
+   beside item figures; the adversarial tests (``tests/surveys/test_adversarial_reports.py``
+   and this module's tests) show both attacks succeeding and failing on what reports do.
 7. **Versions.** A re-released report (late responses HR accepted) is read next to the
    earlier versions, and subtracting a cell's figures across versions gives the late
    raters' answers; comparing what a group was merged into before with what it is shown
-   as now gives the early raters'. So a new version hides every group, and "others",
-   that an earlier version had raters of but did not show (:func:`carried_hiding`, fed
-   to :func:`plan_report`; per question for comments), and in every cell published in
-   both, each shown group's change and the change of the merged remainder must be no
-   rater or enough raters (:func:`version_change_refusal`).
+   as now gives the early raters'. So a new version hides, cell by cell, every group an
+   earlier version had raters of but did not show there (:func:`carried_hiding`; per
+   question for comments), and in every cell published in both, each shown group's
+   change and the change of the merged remainder must be no rater or enough raters
+   (:func:`version_change_refusal`).
 
 Self is the participant's own answer: it is shown whenever there is one and is never part
 of "others".
@@ -77,10 +76,11 @@ __all__ = [
     "Published",
     "carried_hiding",
     "comment_groups",
+    "plan_cells",
     "plan_disclosure",
     "plan_export",
-    "plan_report",
     "pool_cells",
+    "published_in",
     "shuffled_comments",
     "suppress_cells",
     "version_change_refusal",
@@ -98,7 +98,7 @@ _POOLED = (*(g for g in NON_SELF if g != MANAGER), OTHERS)
 NO_RESPONSES = "no responses"
 NOT_SHOWN_SEPARATELY = "included in others, as this cycle's settings ask"
 COMPLEMENTARY = "hidden so it can't be worked out from the other figures"
-HIDDEN_IN_RELATED = "hidden here because it is hidden in a related figure"
+HIDDEN_EARLIER = "hidden as in the earlier version of this report"
 
 K = TypeVar("K", bound=Hashable)
 
@@ -198,7 +198,6 @@ def plan_disclosure(
     *,
     show_manager: bool,
     hide: Collection[str] = (),
-    hide_others: bool = False,
 ) -> Disclosure:
     """Plan which groups of one cell are published, applying the rules of the module.
 
@@ -213,10 +212,7 @@ def plan_disclosure(
     show_manager : bool
         Whether the cycle shows the manager's answers as a group of their own.
     hide : collection of str, optional
-        Groups to hide in any case (used by :func:`plan_report` to keep related cells
-        consistent).
-    hide_others : bool, optional
-        Hide "others" in any case (likewise).
+        Groups to hide in any case (what an earlier version of the report hid).
 
     Returns
     -------
@@ -253,7 +249,7 @@ def plan_disclosure(
         reasons[SELF] = (
             NO_RESPONSES
             if n[SELF] == 0
-            else HIDDEN_IN_RELATED
+            else HIDDEN_EARLIER
             if SELF in hide
             else _fewer_than(t[SELF])
         )
@@ -263,7 +259,7 @@ def plan_disclosure(
         if n[g] == 0:
             reasons[g] = NO_RESPONSES
         elif g in hide:
-            reasons[g] = HIDDEN_IN_RELATED
+            reasons[g] = HIDDEN_EARLIER
         elif g == MANAGER and not show_manager:
             reasons[g] = NOT_SHOWN_SEPARATELY
         elif n[g] < t[g]:
@@ -274,10 +270,8 @@ def plan_disclosure(
 
     total = sum(n[g] for g in NON_SELF)
     others_floor = _pool_floor(NON_SELF, n, t)
-    others_shown = not hide_others and _pool_ok(NON_SELF, n, t, show_manager)
-    if hide_others and total:
-        reasons[OTHERS] = HIDDEN_IN_RELATED
-    elif total == 0:
+    others_shown = _pool_ok(NON_SELF, n, t, show_manager)
+    if total == 0:
         reasons[OTHERS] = NO_RESPONSES
     elif total < others_floor:
         reasons[OTHERS] = _fewer_than(others_floor)
@@ -322,44 +316,38 @@ def _complement(
     return None
 
 
-def plan_report(
+def plan_cells(
     cells: Mapping[K, Mapping[str, int]],
     thresholds: Mapping[str, int],
     *,
     show_manager: bool,
-    hide: Collection[str] = (),
-    hide_others: bool = False,
+    carried: Mapping[K, Collection[str]] | None = None,
 ) -> dict[K, Disclosure]:
-    """Plan a family of cells computed from one another so they hide the same groups.
+    """Plan cells whose answers are separate (a report's items), each on its own counts.
 
-    A competency score is a function of its items' answers. If peers were shown for the
-    competency and for all items but one, the hidden item's peer figure could be
-    recomputed. So a group (or "others") hidden in any cell with raters of that group is
-    hidden in every cell of the family; this repeats until nothing changes (hiding a
-    group can trigger complementary suppression elsewhere). Pass every cell whose
-    figures are derived from the same answers — a competency with its items, or the
-    whole report when an overall score is published.
-
-    ``hide`` and ``hide_others`` are hidden from the start (what an earlier version of the
-    report hid, :func:`carried_hiding`). Returns a :class:`Disclosure` per key of ``cells``.
+    ``carried`` maps a cell to the groups to hide there in any case (what an earlier
+    version of the report hid, :func:`carried_hiding`). Figures pooled from several of
+    these cells must then pool only where a group is published (:func:`published_in`).
     """
-    hide = set(hide)
-    while True:
-        plans = {
-            key: plan_disclosure(
-                counts, thresholds, show_manager=show_manager, hide=hide, hide_others=hide_others
-            )
-            for key, counts in cells.items()
-        }
-        new_hide = set(hide)
-        new_hide_others = hide_others
-        for plan in plans.values():
-            new_hide.update(g for g in GROUPS if plan.counts[g] > 0 and not plan.is_shown(g))
-            if plan.others_n > 0 and not plan.others_shown:
-                new_hide_others = True
-        if new_hide == hide and new_hide_others == hide_others:
-            return plans
-        hide, hide_others = new_hide, new_hide_others
+    carried = carried or {}
+    return {
+        key: plan_disclosure(
+            counts, thresholds, show_manager=show_manager, hide=carried.get(key, ())
+        )
+        for key, counts in cells.items()
+    }
+
+
+def published_in(plans: Mapping[K, Disclosure], group: str) -> list[K]:
+    """The cells whose figures of ``group`` (``"others"`` for "others") are published:
+    all that a figure pooled from these cells (a competency) may pool (rule 6).
+
+    >>> t = {"self": 1, "manager": 1, "peer": 3, "direct_report": 3, "other": 3, "others": 3}
+    >>> plans = plan_cells({"a": {"peer": 3}, "b": {"peer": 2}}, t, show_manager=False)
+    >>> published_in(plans, "peer"), published_in(plans, "others")
+    (['a'], ['a'])
+    """
+    return [key for key, plan in plans.items() if plan.is_shown(group)]
 
 
 def plan_export(
@@ -369,9 +357,9 @@ def plan_export(
 
     An export travels further than a report, so every separate group in it — the named
     manager included — and "others" must pool at least ``size`` raters. ``cells`` are a
-    report's published cells (every competency and the overall score, one family as in
-    :func:`plan_report`), each given as its shown groups' rater counts (self left out)
-    and its "others" count, None when the report hides "others" there.
+    report's published cells (every competency and the overall score), each given as its
+    shown groups' rater counts (self left out) and its "others" count, None when the
+    report hides "others" there.
 
     Returns the groups to withhold in every cell and whether "others" is withheld. Like
     the report, the family hides a group everywhere once it is hidden anywhere.
@@ -415,23 +403,17 @@ def plan_export(
 # -- versions -------------------------------------------------------------------------------
 
 
-def carried_hiding(
-    shown: Collection[str], counts: Mapping[str, int]
-) -> tuple[frozenset[str], bool]:
-    """What a new version must keep hidden of an earlier one (rule 7).
+def carried_hiding(shown: Collection[str], counts: Mapping[str, int]) -> frozenset[str]:
+    """The groups a new version must keep hidden in a cell an earlier version published
+    ``shown`` groups of (rule 7): every non-self group it had raters of (``counts``: its
+    raters per group, of the cell or, as an upper bound, of the whole report) but did not
+    show there. Showing one now would give its early raters' figures by subtraction: the
+    earlier "others" minus this version's groups.
 
-    ``shown`` are the groups the earlier version published (``"others"`` included when it
-    did), ``counts`` its raters per group. Every non-self group it had raters of but did
-    not show is returned, and whether "others" had raters but was not shown. Showing
-    such a group now would give its early raters' figures by subtraction: the earlier
-    "others" minus this version's other groups.
-
-    >>> sorted(carried_hiding({"peer", "others"}, {"peer": 3, "other": 2})[0])
+    >>> sorted(carried_hiding({"peer", "others"}, {"peer": 3, "other": 2}))
     ['other']
     """
-    hide = frozenset(g for g in NON_SELF if counts.get(g, 0) > 0 and g not in shown)
-    had_others = sum(counts.get(g, 0) for g in NON_SELF) > 0
-    return hide, had_others and OTHERS not in shown
+    return frozenset(g for g in NON_SELF if counts.get(g, 0) > 0 and g not in shown)
 
 
 @dataclass(frozen=True)
@@ -457,18 +439,22 @@ def version_change_refusal(
 ) -> str | None:
     """Why publishing ``after`` next to the earlier ``before`` would single out raters.
 
-    Both map a cell (a label such as "item …") to what it publishes. In a cell published
-    in both, a group shown in both changes by the raters added to it (or removed), and
-    "others" minus those changes is the merged groups' change: subtracting the two
-    versions' figures gives exactly those raters' answers. Each change must be no rater
-    or at least the group's threshold (the merged remainder: the "others" threshold and
-    that of every group merged in it). The manager, shown by name when the cycle says
-    so, is not anonymous and may change by one. Counts of raters who answered a cell
-    matter, not responses: a late rater who skips an item moves that item by fewer.
+    Both map a cell (e.g. ``"item:…"``) to what it publishes. Subtracting the two
+    versions' figures of a cell gives exactly the raters whose membership differs:
 
-    ``after`` must have been planned with :func:`carried_hiding` of ``before``: a group
-    shown now that ``before`` merged is not a change this check can judge. Returns None
-    when every change is safe.
+    - a group shown in both changes by the raters added to it;
+    - with "others" in both, "others" minus those changes is the change of the groups
+      merged now: the raters added to them, less the earlier raters of a group shown
+      before and merged now;
+    - with "others" only now, this version's merged remainder less the earlier figures
+      of groups it merges but the earlier version showed.
+
+    Each must be no rater or at least the threshold (the group's; for a remainder the
+    "others" threshold and that of every group merged in it). The manager, shown by name
+    when the cycle says so, is not anonymous and may change by one. What counts is the
+    raters who answered the cell, not responses: a late rater who skips an item moves it
+    by fewer. ``after`` must have been planned with :func:`carried_hiding` of ``before``.
+    Returns None when every difference is safe.
     """
     t = _checked_thresholds(thresholds)
     named = {MANAGER} if show_manager else set()
@@ -477,24 +463,26 @@ def version_change_refusal(
         if then is None:
             continue
         name = (labels or {}).get(cell, cell)
-        moved: dict[str, int] = {}
         for g, n in now.groups.items():
-            if g == SELF:
-                continue
             change = n - then.groups.get(g, 0)
-            moved[g] = change
-            if g not in named and 0 < abs(change) < t[g]:
+            if g != SELF and g not in named and 0 < abs(change) < t[g]:
                 group = g.replace("_", " ")
                 return (
                     f"{name}: {group} raters changed by {_raters(abs(change))}"
                     f" (at least {t[g]} needed)"
                 )
-        if now.others is None or then.others is None:
+        if now.others is None:
             continue
-        rest = now.others - then.others - sum(moved.values())
         merged = [g for g in NON_SELF if g not in now.groups]
+        shown_before_only = sum(n for g, n in then.groups.items() if g in merged)
+        rest_now = now.others - sum(n for g, n in now.groups.items() if g != SELF)
+        if then.others is not None:
+            rest_then = then.others - sum(n for g, n in then.groups.items() if g != SELF)
+            rest = rest_now - rest_then - shown_before_only
+        else:
+            rest = rest_now - shown_before_only
         needed = max([t[OTHERS], *(t[g] for g in merged)])
-        if rest and abs(rest) < needed:
+        if 0 < abs(rest) < needed:
             return (
                 f"{name}: the raters counted only in “All others” changed by"
                 f" {_raters(abs(rest))} (at least {needed} needed)"
@@ -580,7 +568,7 @@ def suppress_cells(
     ``cells`` maps relationship groups (and optionally ``"others"``) to their figures;
     "others" is pooled from the non-self groups when missing, and must agree with them in
     ``n`` when given. The plan is made from the cells' ``n`` unless ``plan`` (e.g. from
-    :func:`plan_report`) is passed. Everything of a hidden group — n, mean, sd,
+    :func:`plan_cells`) is passed. Everything of a hidden group — n, mean, sd,
     distribution, min/max — is withheld together.
     """
     unknown = set(cells) - {*GROUPS, OTHERS}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -20,6 +21,7 @@ from surveys.models import (
     Cycle,
     Employee,
     OutboxMessage,
+    Relationship,
     UserRole,
 )
 from surveys.tokens import hash_token
@@ -133,15 +135,17 @@ def _email(name: str) -> str:
 
 
 def _answer_some(session: Session, cycle: Cycle, rng: random.Random, share: float = 0.6) -> None:
-    """Submit ``share`` of the surveys with plausible answers (leaves the rest to click)."""
+    """Submit about ``share`` of the surveys with plausible answers (leaves the rest to
+    click); see :func:`_chosen`."""
     bank = responses.cycle_bank(cycle)
     talent = {p.id: rng.gauss(0, 0.6) for p in cycle.participants}
     assignments = session.scalars(
         select(Assignment).where(Assignment.cycle_id == cycle.id).order_by(Assignment.id)
     ).all()
+    chosen = _chosen(assignments, rng, share)
     lenient: dict[int, float] = {}
     for assignment in assignments:
-        if rng.random() > share:
+        if assignment.id not in chosen:
             continue
         bias = lenient.setdefault(assignment.rater_id, rng.gauss(0.2, 0.4))
         ratings: dict[str, int | str] = {}
@@ -156,6 +160,26 @@ def _answer_some(session: Session, cycle: Cycle, rng: random.Random, share: floa
             comments[bank.open_questions[0].id] = rng.choice(COMMENTS)
         responses.save_draft(session, assignment, responses.Answers(ratings, comments))
         responses.submit(session, assignment)
+
+
+def _chosen(assignments: Sequence[Assignment], rng: random.Random, share: float) -> set[int]:
+    """Ids of the assignments to answer: ``share`` of each participant's peers, direct
+    reports and others, at least three where there are (two for every fifth participant
+    when ``share`` is below 0.9, to show what the anonymity rules hide), and self and
+    manager at random."""
+    by_participant: dict[int, list[Assignment]] = {}
+    for assignment in assignments:
+        by_participant.setdefault(assignment.participant_id, []).append(assignment)
+    chosen: set[int] = set()
+    for k, (_, theirs) in enumerate(sorted(by_participant.items())):
+        alone = (Relationship.SELF, Relationship.MANAGER)
+        colleagues = [a for a in theirs if a.relationship not in alone]
+        rng.shuffle(colleagues)
+        few = share < 0.9 and k % 5 == 4  # not in the nearly complete spring cycle
+        wanted = 2 if few else max(3, round(share * len(colleagues)))
+        chosen.update(a.id for a in colleagues[:wanted])
+        chosen.update(a.id for a in theirs if a.relationship in alone and rng.random() < share)
+    return chosen
 
 
 COMMENTS = [

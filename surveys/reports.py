@@ -39,8 +39,9 @@ from surveys.anonymity import (
     Disclosure,
     Published,
     carried_hiding,
+    plan_cells,
     plan_disclosure,
-    plan_report,
+    published_in,
     shuffled_comments,
 )
 from surveys.banks import Bank
@@ -402,11 +403,11 @@ def _score(ratings: Ratings) -> Scores:
 @dataclass(frozen=True)
 class Carried:
     """What a new version of a report keeps hidden of the version before it
-    (:func:`surveys.anonymity.carried_hiding`): groups and "others" in the figures, and
-    per comment question the groups whose comments stay under "All others"."""
+    (:func:`surveys.anonymity.carried_hiding`): groups in the response counts, per item,
+    and per comment question the groups whose comments stay under "All others"."""
 
-    hide: frozenset[str] = frozenset()
-    hide_others: bool = False
+    counts: frozenset[str] = frozenset()
+    items: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
     comments: Mapping[str, frozenset[str]] = dataclasses.field(default_factory=dict)
     #: Comment groups of the earlier version that could not be matched to a question
     #: (frozen before question ids were kept, participant renamed since): every group's
@@ -422,9 +423,13 @@ class Carried:
 def carried_from(
     earlier: ReportData, response_counts: Mapping[str, int], participant: Participant
 ) -> Carried:
-    """:class:`Carried` of an earlier version (``response_counts``: its raters per group)."""
-    shown = {c.group for c in earlier.counts}
-    hide, hide_others = carried_hiding(shown, response_counts)
+    """:class:`Carried` of an earlier version (``response_counts``: its raters per group,
+    an upper bound of its raters in each item)."""
+    items = {
+        item.id: carried_hiding(_shown(item.groups, item.others), response_counts)
+        for competency in earlier.competencies
+        for item in competency.items
+    }
     bank = cycle_bank(participant.cycle)
     first_name = (participant.employee.name.split() or [""])[0]
     by_text = {q.text("others", first_name): q.id for q in bank.open_questions}
@@ -438,7 +443,12 @@ def carried_from(
         labels = {label for label, _ in group.comments}
         if GROUP_LABELS["others"] in labels:  # some groups were merged: keep them merged
             comments[question_id] = frozenset(g for g in NON_SELF if GROUP_LABELS[g] not in labels)
-    return Carried(hide, hide_others, comments, unmatched)
+    counts = carried_hiding({c.group for c in earlier.counts}, response_counts)
+    return Carried(counts, items, comments, unmatched)
+
+
+def _shown(groups: Sequence[GroupScore], others: GroupScore | None) -> set[str]:
+    return {g.group for g in groups} | ({"others"} if others is not None else set())
 
 
 def published_cells(report: ReportData) -> tuple[dict[str, Published], dict[str, str]]:
@@ -474,11 +484,12 @@ def build_report(
 ) -> ReportData:
     """The report of one participant; pass ``cycle_scores`` when rendering many.
 
-    The response counts, every competency, the overall score and every item are derived
-    from the same answers, so they are planned as one family
-    (:func:`surveys.anonymity.plan_report`): a group hidden in one of them is hidden in
-    all. Comments are planned per question from the counts of raters who commented.
-    ``carry`` keeps hidden what the previous version of the report hid (a re-release).
+    Every item is planned on the counts of raters who answered it
+    (:func:`surveys.anonymity.plan_cells`), and a competency's (or the overall row's)
+    figure of a group pools its items where that group is published, so it adds nothing
+    to the item figures (anonymity rule 6). The response counts are planned on their
+    own, comments per question from the counts of raters who commented. ``carry`` keeps
+    hidden what the previous version of the report hid (a re-release).
     """
     carry = carry or Carried()
     cycle = participant.cycle
@@ -500,23 +511,20 @@ def build_report(
     )
     response_counts = {g: int(by_group.get(Relationship(g), 0)) for g in RELATIONSHIPS}
     answers = _item_answers(session, participant.id)
-    pooled = {c.id: _pooled(answers, [i.id for i in c.items]) for c in bank.competencies}
-    pooled[ALL] = _pooled(answers, [i.id for i in bank.items])
-
-    cells: dict[tuple[str, str], dict[str, int]] = {("responses", ""): response_counts}
-    for cid, figures in pooled.items():
-        cells[("competency", cid)] = {g: figures[g][1] for g in RELATIONSHIPS}
-    for item in bank.items:
-        values = answers.values.get(item.id, {})
-        cells[("item", item.id)] = {g: len(values.get(g, ())) for g in RELATIONSHIPS}
-    plans = plan_report(
-        cells,
-        thresholds,
-        show_manager=cycle.show_manager,
-        hide=carry.hide,
-        hide_others=carry.hide_others,
+    item_counts = {
+        item.id: {g: len(answers.values.get(item.id, {}).get(g, ())) for g in RELATIONSHIPS}
+        for item in bank.items
+    }
+    item_plans = plan_cells(
+        item_counts, thresholds, show_manager=cycle.show_manager, carried=carry.items
     )
-    overall_plan = plans[("responses", "")]
+    pooled = {
+        c.id: _pooled(answers, [i.id for i in c.items], item_plans) for c in bank.competencies
+    }
+    pooled[ALL] = _pooled(answers, [i.id for i in bank.items], item_plans)
+    overall_plan = plan_disclosure(
+        response_counts, thresholds, show_manager=cycle.show_manager, hide=carry.counts
+    )
 
     invited = int(
         session.scalar(
@@ -550,7 +558,7 @@ def build_report(
                 competency.title,
                 answers.values.get(item.id, {}),
                 bank,
-                plans[("item", item.id)],
+                item_plans[item.id],
             )
             items.append(detail)
             if detail.others is not None:
@@ -564,14 +572,13 @@ def build_report(
             pooled[competency.id],
             scores,
             row,
-            plans[("competency", competency.id)],
             tuple(items),
         )
         competencies.append(report)
         gaps += _competency_gap(report, scores, row)
         gaps += _item_gaps(report, cycle_scores.item_columns, scores, row)
     overall = (
-        _competency(ALL, "All items", "", pooled[ALL], scores, row, plans[("competency", ALL)], ())
+        _competency(ALL, "All items", "", pooled[ALL], scores, row, ())
         if scores is not None and row is not None
         else None
     )
@@ -735,19 +742,24 @@ def _item_answers(session: Session, participant_id: int) -> _Answers:
     return _Answers(values, raters)
 
 
-def _pooled(answers: _Answers, item_ids: Sequence[str]) -> dict[str, tuple[list[int], int]]:
-    """group (and ``"others"``) -> (every answer to these items, raters who gave any).
+def _pooled(
+    answers: _Answers, item_ids: Sequence[str], plans: Mapping[str, Disclosure]
+) -> dict[str, tuple[list[int], int]]:
+    """group (and ``"others"``) -> (its answers to these items, raters who gave any),
+    over the items where the group is published only.
 
     A competency's figures pool its items' answers rather than averaging each rater's
-    own mean (as ``scoring.aggregation`` does). Pooled, a competency figure is exactly the
-    sum of its items' figures and adds nothing a reader could subtract; a mean of rater
-    means weights each rater by 1/items answered, and with uneven N/A answers competency
-    and item figures together can single out one rater (surveys.anonymity, rule 6).
+    own mean (as ``scoring.aggregation`` does), and only where the item shows the group.
+    Its sum is then exactly the sum of published item figures, so it adds nothing a
+    reader could subtract; pooling an item that hides the group would give that item
+    away, and a mean of rater means weights each rater by 1/items answered, which with
+    uneven N/A answers can single out one rater (surveys.anonymity, rule 6).
     """
     out: dict[str, tuple[list[int], int]] = {}
     for group in (*RELATIONSHIPS, "others"):
         members = [g for g in RELATIONSHIPS if g != "self"] if group == "others" else [group]
-        cells = [(i, g) for i in item_ids for g in members]
+        shown = published_in({i: plans[i] for i in item_ids}, group)
+        cells = [(i, g) for i in shown for g in members]
         values = [v for i, g in cells for v in answers.values.get(i, {}).get(g, ())]
         raters = {r for i, g in cells for r in answers.raters.get(i, {}).get(g, ())}
         out[group] = (values, len(raters))
@@ -800,20 +812,20 @@ def _competency(
     pooled: Mapping[str, tuple[list[int], int]],
     scores: Scores | None,
     row: int | None,
-    cell: Disclosure,
     items: tuple[ItemDetail, ...],
 ) -> CompetencyReport:
-    """A competency (or ``ALL``): pooled raw means per shown group, the model's score."""
+    """A competency (or ``ALL``): raw means of every group published in any of its items
+    (``pooled`` holds only those answers), the model's score."""
     self_values = pooled["self"][0]
-    self_score = _mean(self_values) if self_values and cell.is_shown("self") else None
+    self_score = _mean(self_values) if self_values else None
     groups = tuple(
         GroupScore(g, GROUP_LABELS[g], _mean(pooled[g][0]), pooled[g][1])
         for g in RELATIONSHIPS
-        if g != "self" and pooled[g][1] and cell.is_shown(g)
+        if g != "self" and pooled[g][1]
     )
     others = adjusted = low = high = None
     values, n_others = pooled["others"]
-    if n_others and cell.others_shown:
+    if n_others:
         others = GroupScore("others", GROUP_LABELS["others"], _mean(values), n_others)
         if scores is not None and row is not None and cid in scores.competency_ids:
             k = scores.competency_ids.index(cid)

@@ -32,8 +32,9 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from surveys.anonymity import plan_disclosure
+from surveys.errors import DomainError
 from surveys.models import DEFAULT_THRESHOLDS, Relationship, Response, ResponseItem
+from surveys.releases import Frozen, next_version
 from surveys.reports import ReportData, build_report, score_cycle
 from surveys.responses import cycle_bank
 from tests import factories as f
@@ -116,8 +117,18 @@ class Attack:
             row[j * len(VALUES) : (j + 1) * len(VALUES)] = 1
             self.rows.append(row)
 
+    #: Raters the figures being published were made from (None: everyone); a version
+    #: of a report released before late raters came saw only the early ones.
+    only: set[str] | None = None
+
     def cells_of(self, items: list[str], groups: tuple[str, ...]) -> list[tuple[str, str]]:
-        return [(i, r) for (i, r) in self.cells if i in items and self.truth.group[r] in groups]
+        return [
+            (i, r)
+            for (i, r) in self.cells
+            if i in items
+            and self.truth.group[r] in groups
+            and (self.only is None or r in self.only)
+        ]
 
     def weights(self, cells, value: int | None = None, scale=None) -> np.ndarray:
         """Sum of answers (or count of ``value``) over ``cells``; ``scale`` per cell."""
@@ -147,10 +158,18 @@ class Attack:
             self.rows.append(self.weights(cells, value=v))
 
 
-def publish(report: ReportData, attack: Attack, *, rater_means: bool = False) -> None:
+def publish(
+    report: ReportData, attack: Attack, *, rater_means: bool = False, pool_hidden: bool = False
+) -> None:
     """Every figure the report shows, as rows; ``rater_means`` models the unsafe
-    alternative of averaging each rater's own mean for competency figures."""
+    alternative of averaging each rater's own mean for competency figures, and
+    ``pool_hidden`` competency figures that pool items hiding their group too."""
     others = NON_SELF
+    published = {
+        i.id: {g.group for g in i.groups} | ({"others"} if i.others else set())
+        for c in report.competencies
+        for i in c.items
+    }
     for comp in (*report.competencies, *([report.overall] if report.overall else [])):
         items = attack.competencies[comp.id]
         for item in comp.items:
@@ -169,7 +188,9 @@ def publish(report: ReportData, attack: Attack, *, rater_means: bool = False) ->
         for group, figure in [(g.group, g) for g in comp.groups] + [("others", comp.others)]:
             if figure is None:
                 continue
-            cells = attack.cells_of(items, others if group == "others" else (group,))
+            # A group's competency figure pools the items that publish it (rule 6).
+            where = [i for i in items if pool_hidden or group in published[i]]
+            cells = attack.cells_of(where, others if group == "others" else (group,))
             scale = None
             if rater_means:
                 per = {r: sum(1 for _, q in cells if q == r) for _, r in cells}
@@ -187,11 +208,12 @@ def targets(report: ReportData, attack: Attack, show_manager: bool, t) -> Iterat
     cells_of_report += [(i.id, [i.id], i) for c in report.competencies for i in c.items]
     for key, items, figure in cells_of_report:
         shown = {g.group for g in figure.groups}
-        present = {attack.truth.group[r] for (i, r) in attack.cells if i in items}
+        visible = attack.truth.group.keys() if attack.only is None else attack.only
+        present = {attack.truth.group[r] for (i, r) in attack.cells if i in items and r in visible}
         protected_raters = [
             r
             for r, g in attack.truth.group.items()
-            if g != "self" and not (g == "manager" and show_manager and g in shown)
+            if r in visible and g != "self" and not (g == "manager" and show_manager and g in shown)
         ]
         for r in protected_raters:
             cells = [(i, q) for (i, q) in attack.cells if q == r and i in items]
@@ -207,17 +229,23 @@ def targets(report: ReportData, attack: Attack, show_manager: bool, t) -> Iterat
                     yield f"{key}: {'+'.join(pool)} ({len(raters)} raters)", cells
 
 
-def leaks(report, truth, competencies, show_manager, thresholds, *, rater_means=False):
+def leaks(
+    report, truth, competencies, show_manager, thresholds, *, rater_means=False, pool_hidden=False
+):
     attack = Attack(truth, competencies)
     if not attack.cells:
         return []
-    publish(report, attack, rater_means=rater_means)
+    publish(report, attack, rater_means=rater_means, pool_hidden=pool_hidden)
+    return recovered(attack, list(targets(report, attack, show_manager, thresholds)))
+
+
+def recovered(attack: Attack, described: list[tuple]) -> list[str]:
+    """The targets whose sums or value counts lie in the span of the published rows."""
     # Orthonormal basis of the published rows (QR with pivoting: a fraction of an SVD).
     q, r, _ = scipy.linalg.qr(np.array(attack.rows).T, mode="economic", pivoting=True)
     diagonal = np.abs(np.diag(r))
     span = q[:, : int((diagonal > 1e-9 * diagonal[0]).sum())].T
-    found = []
-    described = list(targets(report, attack, show_manager, thresholds))
+    found: list[str] = []
     if not described:
         return found
     # Per target: its sum of answers and its count of each value, projected all at once.
@@ -229,10 +257,8 @@ def leaks(report, truth, competencies, show_manager, thresholds, *, rater_means=
         ]
     )
     residual = stacked - (stacked @ span.T) @ span
-    recovered = (np.abs(residual).max(axis=1) < 1e-7).reshape(len(described), -1).any(axis=1)
-    found += [
-        f"{what} recovered" for (what, _), hit in zip(described, recovered, strict=True) if hit
-    ]
+    hits = (np.abs(residual).max(axis=1) < 1e-7).reshape(len(described), -1).any(axis=1)
+    found += [f"{what} recovered" for (what, _), hit in zip(described, hits, strict=True) if hit]
     return found
 
 
@@ -270,18 +296,171 @@ def test_no_published_combination_recovers_a_protected_figure(session):
     assert any(leaks(*args, rater_means=True) for args in generated)
 
 
-def test_the_attack_beats_planning_each_cell_on_its_own(session, monkeypatch):
-    """Negative control: without plan_report's family rule (a group hidden in one item is
-    hidden everywhere) the competency figures give hidden item figures away."""
+def test_the_attack_beats_pooling_hidden_items_into_competencies(session, monkeypatch):
+    """Negative control: a competency figure that pools an item where its group is hidden
+    gives that item away (competency minus the other items)."""
     from surveys import reports
 
-    def per_cell(cells, thresholds, *, show_manager, hide=(), hide_others=False):
-        return {
-            key: plan_disclosure(
-                counts, thresholds, show_manager=show_manager, hide=hide, hide_others=hide_others
-            )
-            for key, counts in cells.items()
-        }
+    real = reports._pooled
+    everything = reports.Disclosure(reports.RELATIONSHIPS, (), True)
 
-    monkeypatch.setattr(reports, "plan_report", per_cell)
-    assert any(leaks(*args) for args in reports_and_truths(session, seed=7, prefix="B"))
+    def pool_all(answers, item_ids, plans):
+        return real(answers, item_ids, dict.fromkeys(item_ids, everything))
+
+    monkeypatch.setattr(reports, "_pooled", pool_all)
+    generated = reports_and_truths(session, seed=7, prefix="B")
+    assert any(leaks(*args, pool_hidden=True) for args in generated)
+
+
+# -- two versions of a report, read side by side (anonymity rule 7) ----------------------------
+
+
+def _add_responses(session, rng, cycle, participant, truth: Truth, sizes, skip) -> set[str]:
+    """Responses of new raters (``sizes``: group -> how many), each skipping an item with
+    probability ``skip``."""
+    items = [i.id for i in cycle_bank(cycle).items]
+    added = set()
+    for group, size in sizes.items():
+        for _ in range(size):
+            rid = uuid.uuid4().hex
+            truth.group[rid] = group
+            added.add(rid)
+            rows = []
+            for item in items:
+                value = None if rng.random() < skip else int(rng.integers(1, 6))
+                rows.append(ResponseItem(item_id=item, value=value))
+                if value is not None:
+                    truth.answers[(item, rid)] = value
+            session.add(
+                Response(
+                    id=rid,
+                    cycle_id=cycle.id,
+                    participant_id=participant.id,
+                    relationship=Relationship(group),
+                    rater_pseudonym=uuid.uuid4().hex,
+                    submitted_on=date.today(),
+                    items=rows,
+                )
+            )
+    return added
+
+
+def _counts(truth: Truth) -> dict[str, int]:
+    return {
+        g: sum(1 for x in truth.group.values() if x == g)
+        for g in DEFAULT_THRESHOLDS
+        if g != "others"
+    }
+
+
+def version_pairs(session, seed: int = 20261207, prefix: str = "V"):
+    """Per participant: version 1 from the early raters, late raters added, and version 2
+    as a re-release plans it (:func:`surveys.releases.next_version`), or the refusal."""
+    rng = np.random.default_rng(seed)
+    for k in range(CYCLES[session.get_bind().dialect.name]):
+        cycle, truths = random_cycle(session, rng, f"{prefix}{k}x")
+        bank = cycle_bank(cycle)
+        competencies = {c.id: [i.id for i in c.items] for c in bank.competencies}
+        competencies["ALL"] = [i.id for i in bank.items]
+        thresholds = {g: cycle.threshold(g) for g in (*DEFAULT_THRESHOLDS, "others")}
+        scored = score_cycle(session, cycle)
+        firsts = {}
+        for p in cycle.participants:
+            truth = truths[p.id]
+            firsts[p.id] = (
+                build_report(session, p, cycle_scores=scored),
+                _counts(truth),
+                set(truth.group),
+            )
+        for p in cycle.participants:
+            # Mostly groups of late raters large enough, answering (nearly) everything:
+            # the re-releases that can go through; the rest are refused.
+            late = {
+                g: int(rng.choice([0, 0, 1, 3, 4, 5])) for g in ("peer", "direct_report", "other")
+            }
+            late["manager"] = int(rng.integers(0, 2)) if not firsts[p.id][1]["manager"] else 0
+            skip = float(rng.choice([0.0, 0.0, 0.05]))
+            _add_responses(session, rng, cycle, p, truths[p.id], late, skip)
+        session.flush()
+        scored = score_cycle(session, cycle)
+        for p in cycle.participants:
+            first, counts, early = firsts[p.id]
+            try:
+                second = next_version(
+                    session,
+                    p,
+                    [Frozen(1, first, counts)],
+                    _counts(truths[p.id]),
+                    cycle_scores=scored,
+                )
+            except DomainError:
+                second = None
+            yield first, second, truths[p.id], early, competencies, cycle.show_manager, thresholds
+
+
+def late_pools(attack: Attack, early: set[str], show_manager: bool, t) -> Iterator[tuple]:
+    """Raters of one side (early or late) too few to be published on their own, per item,
+    competency and the overall row: what subtracting two versions could single out."""
+    groups = [g for g in NON_SELF if not (g == "manager" and show_manager)]
+    for key, items in [
+        *attack.competencies.items(),
+        *((i, [i]) for i in attack.competencies["ALL"]),
+    ]:
+        for side, members in (("early", early), ("late", set(attack.truth.group) - early)):
+            present = [
+                g
+                for g in groups
+                if any(
+                    i in items and r in members and attack.truth.group[r] == g
+                    for i, r in attack.cells
+                )
+            ]
+            for k in range(1, len(present) + 1):
+                for pool in itertools.combinations(present, k):
+                    cells = [
+                        (i, r)
+                        for (i, r) in attack.cells
+                        if i in items and r in members and attack.truth.group[r] in pool
+                    ]
+                    raters = {r for _, r in cells}
+                    floor = t[pool[0]] if k == 1 else max([t["others"], *(t[g] for g in pool)])
+                    if 0 < len(raters) < floor:
+                        yield f"{key}: {side} {'+'.join(pool)} ({len(raters)} raters)", cells
+
+
+def version_leaks(first, second, truth, early, competencies, show_manager, thresholds):
+    attack = Attack(truth, competencies)
+    attack.only = early
+    publish(first, attack)
+    described = list(targets(first, attack, show_manager, thresholds))
+    attack.only = None
+    publish(second, attack)
+    described += targets(second, attack, show_manager, thresholds)
+    described += late_pools(attack, early, show_manager, thresholds)
+    return recovered(attack, described)
+
+
+def test_no_two_versions_together_recover_a_protected_figure(session):
+    pairs = list(version_pairs(session))
+    released = [args for args in pairs if args[1] is not None]
+    # The sample must reach both outcomes, and second versions that show more.
+    assert len(released) >= 5
+    assert len(pairs) - len(released) >= 5
+    assert any(len(b.counts) > len(a.counts) for a, b, *_ in released)
+    found = [leak for args in released for leak in version_leaks(*args)]
+    assert found == []
+
+
+@pytest.mark.parametrize("without", ["carried hiding", "change check"])
+def test_the_attack_beats_re_releases_planned_without_either_rule(session, monkeypatch, without):
+    """Negative controls, so the test above can fail: a second version planned afresh, or
+    one whose cell changes are not checked, gives early or late raters away."""
+    from surveys import releases
+    from surveys.reports import Carried
+
+    if without == "carried hiding":
+        monkeypatch.setattr(releases, "carried_from", lambda *args: Carried())
+    else:
+        monkeypatch.setattr(releases, "version_change_refusal", lambda *args, **kwargs: None)
+    pairs = [args for args in version_pairs(session, seed=5, prefix="N") if args[1] is not None]
+    assert any(version_leaks(*args) for args in pairs)

@@ -20,10 +20,11 @@ from surveys.anonymity import (
     Published,
     carried_hiding,
     comment_groups,
+    plan_cells,
     plan_disclosure,
     plan_export,
-    plan_report,
     pool_cells,
+    published_in,
     shuffled_comments,
     suppress_cells,
     version_change_refusal,
@@ -168,27 +169,20 @@ def test_bad_input_is_refused(thresholds, counts, message):
 # -- families of cells ---------------------------------------------------------------------------
 
 
-def test_report_plan_hides_a_group_everywhere_it_is_hidden_once():
+def test_items_are_planned_one_by_one_and_competencies_pool_what_they_publish():
+    """One item a peer skipped hides peers on that item only (anonymity rule 6)."""
     cells = {
-        "competency": {"self": 1, "manager": 1, "peer": 3, "direct_report": 4},
         "item 1": {"self": 1, "manager": 1, "peer": 3, "direct_report": 4},
         "item 2": {"self": 1, "manager": 1, "peer": 2, "direct_report": 4},  # a peer skipped
     }
-    alone = plan_disclosure(cells["competency"], T, show_manager=True)
-    assert alone.is_shown("peer")
-    plans = plan_report(cells, T, show_manager=True)
-    for p in plans.values():
-        assert p.shown == ("self", "manager")
-        assert p.merged == ("peer", "direct_report")
-        assert p.others_shown
-
-
-def test_report_plan_hides_others_everywhere_when_hidden_once():
-    cells = {"a": {"manager": 1, "peer": 4}, "b": {"manager": 1, "peer": 2}}
-    plans = plan_report(cells, T, show_manager=True)
-    assert not plans["a"].others_shown
-    assert not plans["a"].is_shown("peer")
-    assert plans["a"].shown == ("manager",)
+    plans = plan_cells(cells, T, show_manager=True)
+    assert plans["item 1"].shown == ("self", "manager", "peer", "direct_report")
+    assert plans["item 2"].shown == ("self", "manager")  # direct reports cover the 2 peers
+    assert published_in(plans, "peer") == ["item 1"]
+    assert published_in(plans, "others") == ["item 1", "item 2"]
+    carried = plan_cells(cells, T, show_manager=True, carried={"item 1": {"peer"}})
+    assert carried["item 1"].shown == ("self", "manager", "direct_report")
+    assert carried["item 1"].reasons["peer"] == "hidden as in the earlier version of this report"
 
 
 # -- applying a plan to figures -------------------------------------------------------------------
@@ -455,6 +449,18 @@ def competency_family(rng: np.random.Generator, rater_means: bool):
     return group_of, members, cells
 
 
+def _rater_means(group_of, members, where, g) -> np.ndarray:
+    """A competency figure of ``g`` as the mean of each rater's mean over the items
+    ``where`` (raters who answered at least two), as weights over the answers."""
+    answered = np.array([members[f"item {i}"] for i in range(3)])
+    in_group = group_of != "self" if g == OTHERS else group_of == g
+    chosen = np.zeros_like(answered)
+    chosen[[int(k.split()[1]) for k in where]] = True
+    used = answered & chosen & in_group
+    per_rater = used.sum(axis=0)
+    return np.where(used & (per_rater >= 2), 1 / np.maximum(per_rater, 1), 0.0).ravel()
+
+
 def family_leaks(
     rng: np.random.Generator, *, use_report_plan: bool, rater_means: bool = False
 ) -> list[str]:
@@ -466,15 +472,38 @@ def family_leaks(
     counts = {
         key: {g: int((m & (group_of == g)).sum()) for g in GROUPS} for key, m in members.items()
     }
-    if use_report_plan:
-        plans = plan_report(counts, t, show_manager=show_manager)
-    else:
-        plans = {k: plan_disclosure(c, t, show_manager=show_manager) for k, c in counts.items()}
+    items = {k: c for k, c in counts.items() if k != "competency"}
+    plans = plan_cells(items, t, show_manager=show_manager)
     rows = []
     for key, p in plans.items():
         rows += [cells[key][g] for g in p.shown]
         if p.others_shown:
             rows.append(cells[key][OTHERS])
+    if use_report_plan:
+        # As reports do: a group's competency figure pools the items that publish it.
+        shown = set()
+        for g in (*GROUPS, OTHERS):
+            where = published_in(plans, g)
+            if where:
+                rows.append(
+                    _rater_means(group_of, members, where, g)
+                    if rater_means
+                    else sum(cells[k][g] for k in where)
+                )
+                shown.add(g)
+        plans["competency"] = Disclosure(
+            tuple(g for g in GROUPS if g in shown),
+            tuple(g for g in NON_SELF if g not in shown and counts["competency"][g]),
+            OTHERS in shown,
+            counts=counts["competency"],
+        )
+    else:
+        # Every answer pooled into the competency, planned on its own counts.
+        p = plan_disclosure(counts["competency"], t, show_manager=show_manager)
+        plans["competency"] = p
+        rows += [cells["competency"][g] for g in p.shown]
+        if p.others_shown:
+            rows.append(cells["competency"][OTHERS])
     if not rows:
         return []
     _, s, vt = np.linalg.svd(np.array(rows), full_matrices=False)
@@ -512,16 +541,17 @@ def test_attacker_never_recovers_a_protected_figure_across_related_cells():
     assert leaks == []
 
 
-def test_planning_related_cells_one_by_one_leaks():
+def test_pooling_items_that_hide_a_group_into_its_competency_leaks():
     rng = np.random.default_rng(7)
     leaky = sum(bool(family_leaks(rng, use_report_plan=False)) for _ in range(1000))
-    assert leaky > 100  # about a third
+    assert leaky > 100
 
 
 def test_rater_means_over_uneven_skipping_leak_whatever_the_plan():
     """Why reports pool answers (module docstring, rule 6): a mean of rater means weights
     raters by 1/items answered, so competency and item "others" together isolate raters
-    even under plan_report. Pooled competency figures (rater_means=False) are covered by
+    even when each is planned on its own counts. Pooled competency figures
+    (rater_means=False) are covered by
     test_attacker_never_recovers_a_protected_figure_across_related_cells."""
     rng = np.random.default_rng(7)
     leaks = [
@@ -602,23 +632,9 @@ def test_an_export_never_publishes_single_raters():
 
 
 def test_a_new_version_keeps_hidden_what_the_earlier_one_hid():
-    hide, hide_others = carried_hiding({"peer", "others"}, {"peer": 3, "other": 2, "self": 1})
-    assert (hide, hide_others) == (frozenset({"other"}), False)
-    # "Others" hidden with raters: stays hidden; groups without raters then are free.
-    assert carried_hiding(set(), {"peer": 2}) == (frozenset({"peer"}), True)
-    assert carried_hiding(set(), {"self": 1}) == (frozenset(), False)
-
-
-def test_plan_report_starts_from_what_it_is_told_to_hide():
-    cells = {"a": {"peer": 5, "other": 3}, "b": {"peer": 4, "other": 3}}
-    free = plan_report(cells, T, show_manager=False)
-    assert free["a"].shown == ("peer", "other")
-    kept = plan_report(cells, T, show_manager=False, hide={"other"})
-    assert [p.shown for p in kept.values()] == [("peer",), ("peer",)]
-    assert all(p.others_shown for p in kept.values())  # the remainder (3 others) is enough
-    assert not any(
-        p.others_shown for p in plan_report(cells, T, show_manager=False, hide_others=True).values()
-    )
+    assert carried_hiding({"peer", "others"}, {"peer": 3, "other": 2, "self": 1}) == {"other"}
+    assert carried_hiding(set(), {"peer": 2}) == {"peer"}
+    assert carried_hiding(set(), {"self": 1}) == frozenset()
 
 
 def _check(before, after, *, show_manager=False):
@@ -655,7 +671,8 @@ def test_version_changes_of_enough_raters_are_safe():
 )
 def test_version_changes_that_single_out_raters_are_refused(before, after, reason):
     found = _check(before, after)
-    assert found is not None and reason in found
+    assert found is not None
+    assert reason in found
 
 
 def test_a_manager_shown_by_name_may_change_alone():
@@ -664,4 +681,5 @@ def test_a_manager_shown_by_name_may_change_alone():
     assert _check(before, ({"manager": 1, "peer": 3}, 4), show_manager=True) is None
     # Without show_manager the manager is pooled like anyone: a lone late manager shows.
     found = _check(({}, 3), ({}, 4))
-    assert found is not None and "changed by 1 rater" in found
+    assert found is not None
+    assert "changed by 1 rater" in found

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from surveys import cycles, exports, releases
+from surveys import cycles, exports, releases, responses
+from surveys.assignments import add_rater
 from surveys.errors import DomainError, IllegalTransition
 from surveys.models import (
     DEFAULT_THRESHOLDS,
@@ -534,3 +535,130 @@ def test_rerelease_cycle_needs_a_released_cycle_and_its_own_participants(session
     release_cycle(session, cycle, base_url=f.BASE_URL)
     with pytest.raises(DomainError, match="not participants"):
         rerelease_cycle(session, cycle, base_url=f.BASE_URL, participant_ids=[424242])
+
+
+# -- versions read side by side (anonymity rule 7) -------------------------------------------
+
+
+def _team_with_outsiders(session, *, peers, outsiders):
+    """A participant with ``peers`` peers and ``outsiders`` "other" raters, no self and no
+    manager: (participant, peer assignments, other assignments)."""
+    _, team = f.team(session, peers + 1)
+    cycle = f.launched(
+        session,
+        [team[0]],
+        peer_min=peers,
+        peer_max=peers,
+        include_manager=False,
+        include_self=False,
+    )
+    participant = cycle.participants[0]
+    _, ops = f.team(session, outsiders, prefix="X", department="Ops")
+    for person in ops:
+        add_rater(session, cycle, participant, person, Relationship.OTHER)
+    session.commit()
+    mine = sorted(
+        session.scalars(select(Assignment).where(Assignment.participant_id == participant.id)),
+        key=lambda a: a.id,
+    )
+    peer = [a for a in mine if a.relationship == Relationship.PEER]
+    other = [a for a in mine if a.relationship == Relationship.OTHER]
+    return participant, peer, other
+
+
+def _submit(session, assignment, ratings, comment=None):
+    bank = cycle_bank(assignment.cycle)
+    comments = {bank.open_questions[0].id: comment} if comment else {}
+    responses.save_draft(session, assignment, Answers(ratings, comments))
+    responses.submit(session, assignment)
+
+
+def _every_group_shown(report) -> set[str]:
+    cells = [*report.competencies, *([report.overall] if report.overall else [])]
+    cells += [i for c in report.competencies for i in c.items]
+    return {g.group for c in cells for g in c.groups} | {c.group for c in report.counts}
+
+
+def test_a_group_the_first_version_merged_stays_merged_when_late_raters_come(session):
+    """Version 1 shows only "All others" (2 peers + 3 others: the peers are too few, so
+    the others are hidden too). Three late peers would let version 2 show peers (5) and
+    others (3) apart; "All others" of version 1 minus version 2's others would then be
+    the two early peers. Version 2 keeps both merged."""
+    participant, peers, others = _team_with_outsiders(session, peers=5, outsiders=3)
+    bank = cycle_bank(participant.cycle)
+    for a, value in zip(peers[:2], (1, 2), strict=True):
+        _submit(session, a, {i.id: value for i in bank.items})
+    for a in others:
+        _submit(session, a, {i.id: 5 for i in bank.items})
+    cycles.close_cycle(session, participant.cycle)
+    release_cycle(session, participant.cycle, base_url=f.BASE_URL)
+    session.commit()
+    first = report_from_json(latest_version(session, participant).data)
+    assert _every_group_shown(first) == {"others"}
+
+    for a in peers[2:]:
+        accept_late_response(session, a, all_items(participant, 4))
+    version = releases.rerelease_participant(session, participant, base_url=f.BASE_URL)
+    session.commit()
+    second = report_from_json(version.data)
+    assert version.version == 2
+    assert _every_group_shown(second) == {"others"}
+    assert second.overall.others.n == 8
+    assert "Peers: counted in “All others” only (hidden as in the earlier version" in " ".join(
+        second.merged_notes
+    )
+
+
+def test_a_late_rater_alone_on_an_item_is_refused(session):
+    """Three late peers, two of whom could not judge one item: that item's figures would
+    move by one rater, whose answer the two versions would give away."""
+    participant, peers, _ = _team_with_outsiders(session, peers=6, outsiders=0)
+    bank = cycle_bank(participant.cycle)
+    target = bank.items[1]
+    for a in peers[:3]:
+        _submit(session, a, {i.id: 3 for i in bank.items})
+    cycles.close_cycle(session, participant.cycle)
+    release_cycle(session, participant.cycle, base_url=f.BASE_URL)
+    session.commit()
+    skipped = {i.id: 3 for i in bank.items} | {target.id: responses.NA}
+    answered = {i.id: 3 for i in bank.items} | {target.id: 1}
+    for a, answers in zip(peers[3:], (skipped, skipped, answered), strict=True):
+        accept_late_response(session, a, Answers(answers))
+    session.commit()
+    with pytest.raises(DomainError) as refused:
+        releases.rerelease_participant(session, participant, base_url=f.BASE_URL)
+    message = str(refused.value)
+    assert "comparing it with version 1 would show late raters' answers" in message
+    assert "item “" in message
+    assert "peer raters changed by 1 rater (at least 3 needed)" in message
+    assert latest_version(session, participant).version == 1
+
+
+def test_comments_merged_in_the_first_version_stay_under_all_others(session):
+    participant, peers, others = _team_with_outsiders(session, peers=5, outsiders=3)
+    bank = cycle_bank(participant.cycle)
+    early = {}
+    for k, a in enumerate([*peers[:2], *others]):
+        early[a.id] = f"Early comment {k}"
+        _submit(session, a, {i.id: 4 for i in bank.items}, early[a.id])
+    cycles.close_cycle(session, participant.cycle)
+    release_cycle(session, participant.cycle, base_url=f.BASE_URL)
+    session.commit()
+    first = report_from_json(latest_version(session, participant).data)
+    assert {label for g in first.comments for label, _ in g.comments} == {"All others"}
+    for k, a in enumerate(peers[2:]):
+        accept_late_response(
+            session,
+            a,
+            Answers(
+                {i.id: 4 for i in bank.items}, {bank.open_questions[0].id: f"Late comment {k}"}
+            ),
+        )
+    version = releases.rerelease_participant(session, participant, base_url=f.BASE_URL)
+    second = report_from_json(version.data)
+    (group,) = second.comments
+    assert group.question_id == bank.open_questions[0].id
+    assert len(group.comments) == 8
+    # Five peers and three others would be shown apart; the early two peers' comments
+    # would then be told from the others' by their new label.
+    assert {label for label, _ in group.comments} == {"All others"}

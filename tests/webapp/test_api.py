@@ -689,6 +689,9 @@ def test_scores_are_paged_by_participant(session, api):
     beyond = api.get(f"/cycles/{cycle.id}/scores", query_string={"page": 4, "page_size": 2})
     assert beyond.get_json()["scores"] == []
     assert beyond.get_json()["method"] is None
+    absurd = api.get(f"/cycles/{cycle.id}/scores", query_string={"page": 10**30})
+    assert absurd.status_code == 200
+    assert absurd.get_json()["scores"] == []
     error_of(api.get(f"/cycles/{cycle.id}/scores", query_string={"page_size": 501}), 422)
     one = api.get(
         f"/cycles/{cycle.id}/scores", query_string={"employee_id": rows[0]["employee_id"]}

@@ -59,12 +59,13 @@ def cycle_scores(args: dict[str, Any], cycle_id: int, pagination_parameters: Any
         )
     employee_id = args.get("employee_id")
     if employee_id is None:
-        pagination_parameters.item_count = count_participants(db.session, cycle)
+        total = count_participants(db.session, cycle)
         first = pagination_parameters.first_item
-        part = slice(first, first + pagination_parameters.page_size)
     else:  # one participant at most: a single page
-        pagination_parameters.item_count = 1
-        part = slice(0, 1) if pagination_parameters.page == 1 else slice(0, 0)
+        total, first = 1, pagination_parameters.first_item
+    pagination_parameters.item_count = total
+    # Past the end (also keeps absurd page numbers away from the database): no rows.
+    part = slice(first, first + pagination_parameters.page_size) if first < total else slice(0, 0)
     scores = score_rows(
         db.session, cycle, employee_id=employee_id, participants=part, score=closed_cycle_scores
     )
