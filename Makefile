@@ -19,10 +19,13 @@ $(NODE_STAMP): package.json package-lock.json
 	else echo "npm not found: the accessibility (axe-core) tests will skip"; fi
 
 ## run: install, migrate the SQLite database, load the demo organisation, serve on :5000
+## (another port: make run PORT=5123; emailed links then point at it too)
+PORT ?= 5000
+run: export BASE_URL ?= http://127.0.0.1:$(PORT)
 run: $(STAMP)
 	$(BIN)/feedback360 db upgrade
 	$(BIN)/feedback360 demo
-	$(BIN)/feedback360 serve
+	$(BIN)/feedback360 serve --port $(PORT)
 
 ## test: install and run the whole suite (PostgreSQL/Redis/browser parts skip when absent)
 test: $(STAMP) $(NODE_STAMP)

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from surveys.assignments import add_rater, build_assignments
@@ -258,7 +258,8 @@ def launch_cycle(
             "too few peers (minimum "
             f"{cycle.peer_min}) for: "
             + ", ".join(f"{name} ({n})" for name, n in plan.short)
-            + ". Add peers or launch with allow_short."
+            + ". Add peers, or open it anyway with fewer (command line: --allow-short;"
+            " console: “Open even where someone has fewer peers”; API: allow_short)."
         )
     if cycle.state == CycleState.NOMINATING:
         # Nomination links stop working once the cycle opens.
@@ -417,8 +418,9 @@ def lock_cycle(session: Session, cycle: Cycle) -> None:
 
 def close_cycle(session: Session, cycle: Cycle, *, now: datetime | None = None) -> int:
     """open → closed. Links stop working at once; unsubmitted drafts are deleted (they name
-    their rater), and invitations and reminders not sent yet are cancelled (their links
-    no longer work). Returns the number of responses."""
+    their rater) and their surveys count as not answered (pending) again, and invitations
+    and reminders not sent yet are cancelled (their links no longer work). Returns the
+    number of responses."""
     lock_cycle(session, cycle)
     cycle.move_to(CycleState.CLOSED)
     cycle.closed_at = now or utcnow()
@@ -426,6 +428,14 @@ def close_cycle(session: Session, cycle: Cycle, *, now: datetime | None = None) 
         delete(Draft).where(
             Draft.assignment_id.in_(select(Assignment.id).where(Assignment.cycle_id == cycle.id))
         )
+    )
+    session.execute(
+        update(Assignment)
+        .where(
+            Assignment.cycle_id == cycle.id,
+            Assignment.status == AssignmentStatus.IN_PROGRESS,
+        )
+        .values(status=AssignmentStatus.PENDING)
     )
     cancelled = cancel_unsent(session, cycle.id, (*RATING_KINDS, *NOMINATION_KINDS))
     if cancelled:

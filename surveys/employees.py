@@ -133,6 +133,21 @@ class ImportPlan:
     def ok(self) -> bool:
         return not self.errors
 
+    @property
+    def rejected_lines(self) -> frozenset[int]:
+        """Lines (or rows) an error names: their row is rejected, whatever else it is."""
+        return frozenset(e.line for e in self.errors if e.line is not None)
+
+    @property
+    def to_add(self) -> tuple[EmployeeRow, ...]:
+        """``added`` without the rejected rows (what a preview lists as to be added)."""
+        return tuple(r for r in self.added if r.line not in self.rejected_lines)
+
+    @property
+    def to_change(self) -> tuple[EmployeeChange, ...]:
+        """``changed`` without the rejected rows."""
+        return tuple(c for c in self.changed if c.row.line not in self.rejected_lines)
+
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready summary (for ``--json`` and the API)."""
         return {

@@ -299,7 +299,12 @@ def test_self_responses_do_not_carry_the_raters_pseudonym(session, open_cycle):
 
 def test_closing_deletes_unsubmitted_drafts(session, open_cycle):
     cycle, team = open_cycle
-    fill(session, assignment(session, team[0], team[1]))
+    started = assignment(session, team[0], team[1])
+    fill(session, started)
     assert session.scalar(select(func.count()).select_from(Draft)) == 1
+    assert started.status == AssignmentStatus.IN_PROGRESS
     cycles.close_cycle(session, cycle)
     assert session.scalar(select(func.count()).select_from(Draft)) == 0
+    # Its answers are gone: the survey was not answered, not "in progress" for ever.
+    session.expire_all()
+    assert started.status == AssignmentStatus.PENDING

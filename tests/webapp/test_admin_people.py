@@ -187,6 +187,10 @@ def test_preview_lists_added_changed_and_rejected_and_writes_nothing(app, hr_cli
     assert "N1" in added
     assert "Nia New" in added
     assert "<td>4</td>" in added
+    # A rejected row is listed once, as rejected, not also as one to add.
+    assert "N3" not in added
+    assert "To add (1)" in added
+    assert "<strong>1</strong> to add" in page
     changed = page[page.index('id="changed-heading"') :]
     assert "name: Cy Old → Cy New" in changed
     assert "department: Sales → Marketing" in changed

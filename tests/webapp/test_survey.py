@@ -224,6 +224,12 @@ def test_self_assessment_uses_the_self_wording(session, client, open_cycle, bank
     assert first.self_text in text  # "I listen to understand …"
     assert first.self_text.startswith("I ")
     assert "T Member 1" not in text
+    # Skipping one's own assessment is not declining to rate someone else.
+    assert "I'd rather not assess myself" in text
+    assert "I can't give feedback to this person" not in text
+    skip = text_of(client.get(f"/s/{f.token_for(session, team[0], 'self')}/decline"))
+    assert "Skip your self-assessment?" in skip
+    assert "work closely enough" not in skip
 
 
 def test_every_item_is_a_fieldset_with_legend_scale_labels_and_na(client, link, bank):
@@ -430,6 +436,7 @@ def test_submit_shows_thanks_and_a_second_submit_changes_nothing(session, client
 
 def test_decline_then_change_of_mind(session, client, link, bank):
     post(client, link, rate(bank.competencies[0].items), section=0)
+    assert "I can't give feedback to this person" in text_of(client.get(f"/s/{link}"))
     confirm = client.get(f"/s/{link}/decline")
     assert "Decline this feedback request?" in text_of(confirm)
 

@@ -110,8 +110,10 @@ def _record(action: str, cycle: Cycle, detail: dict[str, Any] | None = None) -> 
     audit.record(db.session, current_user, action, f"cycle {cycle.id} {cycle.name}", detail)
 
 
-def _back(cycle: Cycle, anchor: str = "actions"):
-    return redirect(url_for(".cycle", cycle_id=cycle.id, _anchor=anchor))
+def _back(cycle: Cycle):
+    """The cycle page, from its top: the message saying what happened is shown there (a
+    jump to the section acted on left it scrolled out of sight)."""
+    return redirect(url_for(".cycle", cycle_id=cycle.id))
 
 
 @bp.post("/cycles/<int:cycle_id>/remind")
@@ -176,7 +178,7 @@ def close(cycle_id: int):
     _record("cycle.close", found, {"responses": responses})
     db.session.commit()
     flash(f"The cycle is closed with {responses} responses.", "info")
-    return _back(found, "release")
+    return _back(found)
 
 
 @bp.post("/cycles/<int:cycle_id>/launch")
