@@ -443,3 +443,40 @@ def test_opening_with_too_few_peers_names_who_and_needs_the_extra_tick(app, clie
     allowed = client.post(url, data={"confirm": "y", "allow_short": "y"})
     assert allowed.status_code == 302
     assert detached_cycle(app, cycle_id).state == CycleState.OPEN
+
+
+def test_a_large_cycle_lists_its_participants_a_page_at_a_time(app, client, monkeypatch):
+    """A 10,000-person cycle listed whole made a 17 MB page: both lists are paged."""
+    from webapp.admin import cycle_actions
+
+    monkeypatch.setattr(cycle_actions, "PEOPLE_PAGE_SIZE", 1)
+    with app.app_context():
+        cycle, _ = build_cycle(db.session, participants=2, peers_answering=1)
+        cycle_id = cycle.id
+        names = sorted(p.employee.name for p in cycle.participants)
+    sign_in(app, client)
+
+    def section(page: str, heading: str) -> str:
+        start = page.index(f'id="{heading}"')
+        return page[start : page.index("</section>", start)]
+
+    first = client.get(f"/admin/cycles/{cycle_id}").get_data(as_text=True)
+    people = section(first, "by-participant")
+    assert names[0] in people
+    assert names[1] not in people
+    assert "1–1 of 2 participants" in people
+    assert f'href="/admin/cycles/{cycle_id}?people=2&amp;waiting=1#by-participant"' in people
+    assert "1–1 of 2 participants with raters to chase" in section(first, "waiting")
+
+    second = client.get(f"/admin/cycles/{cycle_id}?people=2").get_data(as_text=True)
+    people = section(second, "by-participant")
+    assert names[1] in people
+    assert names[0] not in people
+    assert "2–2 of 2 participants" in people
+    # Past the end (or nonsense): the nearest page there is.
+    assert names[1] in section(
+        client.get(f"/admin/cycles/{cycle_id}?people=99").get_data(as_text=True), "by-participant"
+    )
+    assert names[0] in section(
+        client.get(f"/admin/cycles/{cycle_id}?people=abc").get_data(as_text=True), "by-participant"
+    )

@@ -8,6 +8,8 @@ input as typed; nothing is written.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -82,13 +84,15 @@ def cycle_page(
     status = cycle_status(db.session, cycle)
     can = allowed(cycle)
     series = responses_by_day(db.session, cycle)
+    waiting = waiting_raters(db.session, cycle) if "waiting" in can else []
     html = render_template(
         "admin/cycle.html",
         cycle=cycle,
         status=status,
         can=can,
         labels={r.value: r.label for r in Relationship},
-        waiting=waiting_raters(db.session, cycle) if "waiting" in can else [],
+        people=Page.of(status.participants, "people"),
+        waiting=Page.of(waiting, "waiting"),
         series=series,
         chart=response_chart(series, status.total.invited) if series else None,
         deadline_form=deadline_form or DeadlineForm(formdata=None),
@@ -98,6 +102,37 @@ def cycle_page(
         action_form=ActionForm(),
     )
     return html, status_code
+
+
+#: Participants a page of the cycle page lists, in each of its two lists.
+PEOPLE_PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a long list on the cycle page (``?<param>=N``): a 10,000-person cycle
+    listed whole made a 17 MB page."""
+
+    items: Sequence[Any]
+    param: str
+    number: int
+    total: int
+
+    @classmethod
+    def of(cls, items: Sequence[Any], param: str) -> Page:
+        pages = max(1, -(-len(items) // PEOPLE_PAGE_SIZE))
+        number = min(max(request.args.get(param, 1, type=int) or 1, 1), pages)
+        start = (number - 1) * PEOPLE_PAGE_SIZE
+        return cls(items[start : start + PEOPLE_PAGE_SIZE], param, number, len(items))
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // PEOPLE_PAGE_SIZE))
+
+    @property
+    def first(self) -> int:
+        """1-based position of the page's first item."""
+        return (self.number - 1) * PEOPLE_PAGE_SIZE + 1
 
 
 def _refuse(action: str, cycle: Cycle) -> None:
