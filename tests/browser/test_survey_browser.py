@@ -260,6 +260,28 @@ def test_leaving_the_page_saves_pending_typing(context_factory, survey, live_ser
     }
 
 
+def test_typing_then_reloading_at_once_keeps_the_typing(context_factory, survey, live_server):
+    """A reload can be served before the leaving page's last save arrives (here it never
+    does): the page puts the typing back from the tab's own copy and saves it again."""
+    page = context_factory().new_page()
+    page.goto(f"{survey.peer}?section={FINAL}")
+    comment_box(page, survey.participant).fill("typed, then reloaded at once")
+    page.route("**/autosave", lambda route: route.abort())
+    page.reload()
+    expect(comment_box(page, survey.participant)).to_have_value("typed, then reloaded at once")
+    page.unroute("**/autosave")
+    comment_box(page, survey.participant).press("End")
+    page.keyboard.type("!")
+    expect(page.get_by_role("status")).to_have_text(re.compile("All changes saved"), timeout=8_000)
+    assert saved_draft(live_server, survey.peer).comments == {
+        "keep_doing": "typed, then reloaded at once!"
+    }
+    # Nothing is put back once it is saved: a later reload shows the server's copy.
+    page.reload()
+    expect(comment_box(page, survey.participant)).to_have_value("typed, then reloaded at once!")
+    assert page.evaluate("Object.keys(sessionStorage).length") == 0
+
+
 # -- submit confirmation -----------------------------------------------------------------
 
 

@@ -31,6 +31,7 @@
       if (!res.ok) { say(res.data.error || "Not saved yet."); return; }
       savedEdits = Math.max(savedEdits, version);
       if (dirty()) return;  // newer edits are waiting for their own save
+      forget();
       var n = Object.keys(res.data.errors || {}).length;
       say(n ? "Saved, except " + n + " answer(s) that need a look." : "All changes saved.");
     }).catch(function () {
@@ -56,12 +57,52 @@
   });
 
   // Leaving the page (closing the tab, following a link) before the autosave fired:
-  // hand the last edits to the browser to deliver.
+  // hand the last edits to the browser to deliver. A reload can be answered before that
+  // delivery arrives, so the edits are also kept in this tab for a minute (below).
   function flush() {
     if (submitting || !dirty() || !navigator.sendBeacon) return;
     if (timer) { clearTimeout(timer); timer = null; }
+    keep();
     if (navigator.sendBeacon(url, new FormData(form))) savedEdits = edits;
   }
+
+  var KEY = "feedback360:unsaved:" + url;
+  var KEEP_MS = 60000;
+  function keep() {
+    var fields = [];
+    new FormData(form).forEach(function (value, name) {
+      if (name !== "csrf_token" && name !== "section" && typeof value === "string") {
+        fields.push([name, value]);
+      }
+    });
+    try { sessionStorage.setItem(KEY, JSON.stringify({ at: Date.now(), fields: fields })); }
+    catch (err) { /* storage full or disabled: the beacon alone has to do */ }
+  }
+  function forget() {
+    try { sessionStorage.removeItem(KEY); } catch (err) { /* nothing kept */ }
+  }
+  // The page was reloaded right after edits whose delivery may have come too late for
+  // it: put them back and save them again.
+  function restore() {
+    var kept = null;
+    try { kept = JSON.parse(sessionStorage.getItem(KEY) || "null"); } catch (err) { kept = null; }
+    forget();
+    if (!kept || !kept.fields || Date.now() - kept.at > KEEP_MS) return;
+    var changed = false;
+    kept.fields.forEach(function (pair) {
+      Array.prototype.forEach.call(form.elements, function (el) {
+        if (el.name !== pair[0]) return;
+        if (el.type === "radio") {
+          if (el.value === pair[1] && !el.checked) { el.checked = true; changed = true; }
+        } else if (el.tagName === "TEXTAREA" && el.value !== pair[1]) {
+          el.value = pair[1];
+          changed = true;
+        }
+      });
+    });
+    if (changed) edited(0);
+  }
+  restore();
   window.addEventListener("pagehide", flush);
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState === "hidden") flush();
@@ -74,6 +115,7 @@
       return;
     }
     submitting = true;
+    forget();
     if (timer) { clearTimeout(timer); timer = null; }
     if (inflight) {
       // Let a running autosave finish first, so it cannot land after the submit.
