@@ -452,7 +452,13 @@ def _shown(groups: Sequence[GroupScore], others: GroupScore | None) -> set[str]:
 
 
 def published_cells(report: ReportData) -> tuple[dict[str, Published], dict[str, str]]:
-    """What each cell of ``report`` publishes (for comparing versions), and its label."""
+    """What each cell of ``report`` publishes (for comparing versions), and its label.
+
+    The response counts and every item. Competency and overall figures are left out:
+    each is a sum of published item figures (anonymity rule 6), so comparing them says
+    nothing the items don't, and their rater counts (over different items per group)
+    would only refuse safe re-releases.
+    """
     cells: dict[str, Published] = {}
     labels: dict[str, str] = {}
     others = {c.group: c.n for c in report.counts}
@@ -460,10 +466,7 @@ def published_cells(report: ReportData) -> tuple[dict[str, Published], dict[str,
         {g: n for g, n in others.items() if g != "others"}, others.get("others")
     )
     labels["responses"] = "the response counts"
-    for competency in (*report.competencies, *([report.overall] if report.overall else [])):
-        key = f"competency:{competency.id}"
-        cells[key] = _published(competency.groups, competency.others)
-        labels[key] = f"“{competency.title}”"
+    for competency in report.competencies:
         for item in competency.items:
             key = f"item:{item.id}"
             cells[key] = _published(item.groups, item.others)
