@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urljoin
 
 import pytest
 
@@ -420,11 +420,11 @@ def read_the_report(context: BrowserContext, mail: Mailbox) -> None:
     for rater in ("Maria", "Alice", "Bruno", "Chen"):
         assert rater not in text, f"a rater's name ({rater}) is on the report"
 
-    link = page.get_by_role("link", name="Download as PDF")
-    response = page.request.get(urljoin(page.url, link.get_attribute("href")), timeout=60_000)
-    assert response.ok
-    assert response.headers["content-type"] == "application/pdf"
-    pdf = one_line(pdf_text(response.body()))
+    with page.expect_download(timeout=60_000) as started:
+        page.get_by_role("link", name="Download as PDF").click()
+    download = started.value
+    assert download.suggested_filename == "feedback-report.pdf"
+    pdf = one_line(pdf_text(Path(download.path()).read_bytes()))
     assert PARTICIPANT in pdf
     shown = Counter(numbers(one_line(overview.inner_text())))
     assert sum(shown.values()) >= 5 * len(BANK.competencies), shown

@@ -307,3 +307,4 @@ def test_download_names_cannot_inject_header_parameters(app, session, database_u
         assert header.count("filename=") == 1, header
         assert "filename*" not in header, header
         assert header.count('"') == 2, header
+        assert header.startswith("attachment; "), header  # the page says "Download"

@@ -59,7 +59,8 @@ def pdf_response(report: ReportData, filename: str) -> Response:
     # The name may carry an employee id (any text HR imported): keep the header one plain
     # ASCII parameter, so quotes cannot add parameters and a server can encode it.
     safe = _UNSAFE_FILENAME.sub("_", filename)
-    response.headers["Content-Disposition"] = f'inline; filename="{safe}"'
+    # "Download as PDF": saved under its name rather than opened in the browser's tab.
+    response.headers["Content-Disposition"] = f'attachment; filename="{safe}"'
     return response
 
 
