@@ -46,6 +46,7 @@ __all__ = [
     "CycleScoreRows",
     "ScoreRow",
     "count_participants",
+    "require_scores",
     "response_rates_csv",
     "score_rows",
     "scores_csv",
@@ -159,7 +160,7 @@ def score_rows(
     the API), counted by :func:`count_participants`. ``score`` scores a closed cycle
     (the web app keeps a closed cycle's scores between requests).
     """
-    _check_scorable(cycle)
+    require_scores(cycle)
     chosen = _participants(session, cycle, employee_id, participants)
     if not chosen:
         return CycleScoreRows(None, scores_min_group_size(cycle), ())
@@ -189,7 +190,8 @@ def count_participants(session: Session, cycle: Cycle) -> int:
     )
 
 
-def _check_scorable(cycle: Cycle) -> None:
+def require_scores(cycle: Cycle) -> None:
+    """DomainError unless ``cycle`` has scores to export (closed or released)."""
     if cycle.state not in SCORABLE:
         raise DomainError(
             f"cycle {cycle.name!r} is {cycle.state.value}; scores are exported once it is closed"
@@ -342,7 +344,7 @@ def scores_csv_chunks(
     made: the header at once, then the rows of ``CSV_CHUNK_PARTICIPANTS`` participants
     each. Refuses (DomainError) before anything is read when the cycle has no scores yet;
     the rest is read as the pieces are asked for."""
-    _check_scorable(cycle)
+    require_scores(cycle)
     return _csv_chunks(session, cycle, score)
 
 

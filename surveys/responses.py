@@ -229,6 +229,14 @@ class Incomplete(DomainError):
     """Required questions are unanswered; nothing was submitted."""
 
 
+def said_anything(answers: Answers) -> bool:
+    """Whether there is a rating other than "not able to judge" or a comment: a survey
+    with neither is a click on Submit by mistake (declining says so instead)."""
+    return any(v != NA for v in answers.ratings.values()) or any(
+        text.strip() for text in answers.comments.values()
+    )
+
+
 def submit(
     session: Session,
     assignment: Assignment,
@@ -241,8 +249,9 @@ def submit(
     Returns the response id. The assignment is claimed first (a conditional UPDATE), so of
     two racing submits one wins and the other gets AlreadySubmitted, and the draft read
     afterwards includes every autosave that committed before. Raises Incomplete when
-    required answers are missing (the claim is released; the caller saves ``posted`` as
-    the draft so nothing typed is lost) or DomainError when the cycle is not open.
+    required answers are missing or nothing is answered at all (the claim is released;
+    the caller saves ``posted`` as the draft so nothing typed is lost) or DomainError
+    when the cycle is not open.
     """
     _require_open(assignment)
     _move(session, assignment, AssignmentStatus.SUBMITTED)
@@ -251,7 +260,7 @@ def submit(
     if posted is not None:
         answers = _merged(answers, posted)
     missing = missing_required(bank, answers)
-    if missing:
+    if missing or not said_anything(answers):
         session.execute(
             update(Assignment)
             .where(Assignment.id == assignment.id)
@@ -259,7 +268,12 @@ def submit(
             .execution_options(synchronize_session=False)
         )
         session.expire(assignment, ["status"])
-        raise Incomplete(f"{len(missing)} required question(s) still need an answer.")
+        if missing:
+            raise Incomplete(f"{len(missing)} required question(s) still need an answer.")
+        raise Incomplete(
+            "Nothing is answered yet: rate at least one statement or write a comment"
+            " (if you can't give feedback, say so with the link at the bottom of the survey)."
+        )
     response_id = _store_response(session, assignment, bank, answers, now or utcnow())
     session.execute(delete(Draft).where(Draft.assignment_id == assignment.id))
     return response_id

@@ -149,6 +149,25 @@ def test_clean_answers_keeps_valid_and_reports_each_bad_value(session, open_cycl
     assert "under 10,000 characters" in checked.errors[question]
 
 
+def test_a_survey_with_nothing_answered_is_not_submitted(session, open_cycle):
+    """Every statement "not able to judge" and no comment: a Submit by mistake (the rater
+    can decline instead); nothing is stored and the draft stays."""
+    _, team = open_cycle
+    a = assignment(session, team[0], team[1])
+    bank = responses.cycle_bank(a.cycle)
+    nothing = responses.Answers(dict.fromkeys((i.id for i in bank.items), responses.NA), {})
+    responses.save_draft(session, a, nothing)
+    with pytest.raises(responses.Incomplete, match="Nothing is answered yet"):
+        responses.submit(session, a)
+    assert a.status == AssignmentStatus.IN_PROGRESS
+    assert session.scalar(select(func.count()).select_from(Response)) == 0
+    assert session.get(Draft, a.id) is not None
+    # One real answer, or one comment, is enough.
+    one = responses.Answers({**nothing.ratings, bank.items[0].id: 2}, {})
+    responses.submit(session, a, one)
+    assert a.status == AssignmentStatus.SUBMITTED
+
+
 def test_required_items_must_be_answered_before_submit(session, open_cycle):
     _, team = open_cycle
     a = assignment(session, team[0], team[1])

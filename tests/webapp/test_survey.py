@@ -352,6 +352,17 @@ def test_missing_required_item_on_submit_goes_back_to_it(session, client, link, 
     assert count_responses(session) == 0
 
 
+def test_submitting_with_nothing_answered_says_so_and_stores_nothing(session, client, link, bank):
+    for index, competency in enumerate(bank.competencies):
+        post(client, link, rate(competency.items, "na"), section=index)
+    reply = post(client, link, action="submit", section=4)
+    assert reply.status_code == 302
+    page = text_of(client.get(reply.location))
+    assert "Nothing is answered yet: rate at least one statement or write a comment" in page
+    assert count_responses(session) == 0
+    assert assignment_of(session, link).status == AssignmentStatus.IN_PROGRESS
+
+
 def test_a_1mb_comment_is_refused_with_a_message_and_kept_in_the_textarea(
     session, client, link, bank
 ):

@@ -8,10 +8,11 @@ the frozen version the participant's link shows.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from flask import (
+    Flask,
     Response,
     abort,
     current_app,
@@ -19,7 +20,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from flask_login import current_user
@@ -256,31 +256,48 @@ def _csv(body: str | Iterator[str], filename: str) -> Response:
     return response
 
 
-def _export(cycle_id: int, action: str, build, suffix: str, *, stream: bool = False) -> Response:
-    """An export as a CSV download; ``stream`` sends it a piece at a time as ``build``
-    yields them (a 10,000-person cycle's scores take a minute or so to make)."""
+def _export(
+    cycle_id: int, action: str, build: Callable[[Cycle], str | Iterator[str]], suffix: str
+) -> Response:
+    """An export as a CSV download: the cycle, the form's CSRF token, ``build(cycle)``
+    (403 on DomainError), an audit record, the file."""
     found = load_cycle(cycle_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        body = build(db.session, found)
+        body = build(found)
     except DomainError:
         abort(403)
     audit.record(db.session, current_user, action, f"cycle {found.id} {found.name}")
     db.session.commit()
-    if stream:
-        body = stream_with_context(body)
     return _csv(body, f"cycle-{found.id}-{suffix}.csv")
 
 
 @bp.post("/cycles/<int:cycle_id>/export/response-rates.csv")
 def export_response_rates(cycle_id: int) -> Response:
-    return _export(cycle_id, "export.response_rates", exports.response_rates_csv, "response-rates")
+    def build(cycle: Cycle) -> str:
+        return exports.response_rates_csv(db.session, cycle)
+
+    return _export(cycle_id, "export.response_rates", build, "response-rates")
 
 
 @bp.post("/cycles/<int:cycle_id>/export/scores.csv")
 def export_scores(cycle_id: int) -> Response:
-    def build(session, cycle):
-        return exports.scores_csv_chunks(session, cycle, score=closed_cycle_scores)
+    """Streamed: the header at once, the rows as they are made (a 10,000-person cycle's
+    take a minute or so)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
 
-    return _export(cycle_id, "export.scores", build, "scores", stream=True)
+    def build(cycle: Cycle) -> Iterator[str]:
+        exports.require_scores(cycle)
+        return _scores_pieces(app, cycle.id)
+
+    return _export(cycle_id, "export.scores", build, "scores")
+
+
+def _scores_pieces(app: Flask, cycle_id: int) -> Iterator[str]:
+    """The scores file a piece at a time, read in an app context of its own: opened at
+    the first piece and closed with the response, not the request's (which is gone by
+    then, or would stay open behind a response nobody reads)."""
+    with app.app_context():
+        cycle = db.session.get(Cycle, cycle_id)
+        yield from exports.scores_csv_chunks(db.session, cycle, score=closed_cycle_scores)
