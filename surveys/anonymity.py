@@ -361,13 +361,14 @@ def plan_export(
     shown groups' rater counts (self left out) and its "others" count, None when the
     report hides "others" there.
 
-    Returns the groups to withhold in every cell and whether "others" is withheld. Like
-    the report, the family hides a group everywhere once it is hidden anywhere.
+    Returns the groups to withhold in every cell and whether "others" is withheld; a
+    group withheld in one cell is withheld in all.
     Withholding a shown group grows the remainder ("others" minus the groups shown);
     while a remainder pools fewer than ``size`` raters the smallest shown group other than
     the manager is withheld too (the manager is no cover, rule 4), and when none is left
     "others" is. What stays is a subset of the report's figures, so an export never tells
-    more than the report.
+    more than the report (whose competency figures are sums of its item figures, rule 6:
+    the remainders here are a further size rule, not what keeps the figures safe).
 
     Examples
     --------

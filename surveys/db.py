@@ -72,6 +72,8 @@ def _sqlite_for_several_processes(dbapi_connection, connection_record) -> None:
         return
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA busy_timeout = 10000")
+    # Deleted rows (pseudonyms replaced at release, drafts) are zeroed, not left in free pages.
+    cursor.execute("PRAGMA secure_delete = ON")
     if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "memory":
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = NORMAL")

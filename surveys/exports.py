@@ -180,14 +180,14 @@ def score_rows(
     return CycleScoreRows(method, scores_min_group_size(cycle), tuple(rows))
 
 
-def count_participants(session: Session, cycle: Cycle) -> int:
-    """How many participants :func:`score_rows` pages through."""
-    return (
-        session.scalar(
-            select(func.count()).select_from(Participant).where(Participant.cycle_id == cycle.id)
+def count_participants(session: Session, cycle: Cycle, employee_id: str | None = None) -> int:
+    """How many participants :func:`score_rows` pages through (``employee_id``: 1 or 0)."""
+    query = select(func.count()).select_from(Participant).where(Participant.cycle_id == cycle.id)
+    if employee_id is not None:
+        query = query.join(Employee, Participant.employee_id == Employee.id).where(
+            Employee.external_id == employee_id
         )
-        or 0
-    )
+    return session.scalar(query) or 0
 
 
 def require_scores(cycle: Cycle) -> None:

@@ -63,6 +63,7 @@ from surveys.responses import (
     Answers,
     cycle_bank,
     missing_required,
+    said_anything,
 )
 from surveys.tokens import issue_token
 
@@ -287,6 +288,8 @@ def accept_late_response(
     missing = missing_required(bank, answers)
     if missing:
         raise DomainError(f"{len(missing)} required question(s) have no answer: {missing}")
+    if not said_anything(answers):
+        raise DomainError("nothing is answered: every statement “not able to judge”, no comment")
     known = {item.id for item in bank.items}
     unknown = sorted(
         (set(answers.ratings) - known)
@@ -344,7 +347,7 @@ def rerelease_cycle(
     """Re-release every report of ``cycle`` (or of ``participant_ids``) where it is safe.
 
     The cycle is scored once; each participant gets a new version or the reason it was
-    refused (:func:`rerelease_refusal`), and one refusal never stops the others.
+    refused (:func:`next_version`), and one refusal never stops the others.
     """
     if cycle.state != CycleState.RELEASED:
         raise DomainError(

@@ -7,9 +7,12 @@ label — goes through :mod:`surveys.anonymity` with the counts of exactly that 
 templates only ever see what may be shown. No ORM object leaves this
 module.
 
-Raw figures of a competency (and of the overall row) pool the answers to its items, so
-each is exactly the sum of its item figures and cannot be played against them (see
-:func:`_pooled`); the adjusted score beside it comes from the scoring model. From the
+Each item is planned on its own counts; a group's raw figure of a competency (and of the
+overall row) pools its answers to the items that show the group, so each is exactly a
+sum of item figures the report shows and cannot be played against them (see
+:func:`_pooled`). The adjusted score beside it comes from the scoring model, and only
+where every item others answered shows "All others" (the model reads every answer);
+otherwise the headline is the pooled mean with a plain interval. From the
 second cycle on, :func:`build_report` adds the change since the participant's earlier
 released report from the same bank (:class:`Trend`), read from that frozen version.
 """
@@ -30,6 +33,7 @@ from datetime import date
 from typing import Any
 
 import numpy as np
+from scipy import stats
 from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
@@ -504,6 +508,7 @@ def build_report(
     thresholds = {g: cycle.threshold(g) for g in GROUPS}
     scores = cycle_scores.scores
     row = cycle_scores.rows.get(participant.id)
+    confidence = scores.confidence if scores is not None else 0.90
 
     by_group = dict(
         session.execute(
@@ -568,20 +573,32 @@ def build_report(
                 ranks.append(
                     ItemRank(detail.text, competency.title, detail.others.mean, detail.others.n)
                 )
+        whole = _others_whole(competency.items, item_counts, item_plans)
         report = _competency(
             competency.id,
             competency.title,
             competency.description,
             pooled[competency.id],
-            scores,
+            scores if whole else None,
             row,
             tuple(items),
+            confidence,
         )
         competencies.append(report)
-        gaps += _competency_gap(report, scores, row)
+        if whole:  # the model's verdict covers answers this report may not show
+            gaps += _competency_gap(report, scores, row)
         gaps += _item_gaps(report, cycle_scores.item_columns, scores, row)
     overall = (
-        _competency(ALL, "All items", "", pooled[ALL], scores, row, ())
+        _competency(
+            ALL,
+            "All items",
+            "",
+            pooled[ALL],
+            scores if _others_whole(bank.items, item_counts, item_plans) else None,
+            row,
+            (),
+            confidence,
+        )
         if scores is not None and row is not None
         else None
     )
@@ -591,14 +608,17 @@ def build_report(
     top = tuple(ranks[:k_top])
     bottom = tuple(sorted(ranks[len(ranks) - k_top :], key=lambda r: r.mean)) if k_top else ()
 
+    # Notes for what no figure of the report shows (an item may show a group the response
+    # counts merge, e.g. where the group that would have been singled out skipped it).
+    shown_somewhere = {g for plan in item_plans.values() for g in plan.shown}
     merged_notes = tuple(
         f"{GROUP_LABELS[g]}: counted in “All others” only ({overall_plan.reasons[g]})"
         for g in RELATIONSHIPS
-        if g in overall_plan.reasons and response_counts[g] > 0
+        if g in overall_plan.reasons and response_counts[g] > 0 and g not in shown_somewhere
     )
-    if responded and not overall_plan.others_shown and "others" in overall_plan.reasons:
+    others_somewhere = any(plan.others_shown for plan in item_plans.values())
+    if responded and not overall_plan.others_shown and not others_somewhere:
         merged_notes += (f"All others: {overall_plan.reasons['others']}",)
-    confidence = scores.confidence if scores is not None else 0.90
     trend = _trend(session, participant, (*competencies, *([overall] if overall else [])))
     return ReportData(
         participant_id=participant.id,
@@ -816,9 +836,12 @@ def _competency(
     scores: Scores | None,
     row: int | None,
     items: tuple[ItemDetail, ...],
+    confidence: float = 0.90,
 ) -> CompetencyReport:
     """A competency (or ``ALL``): raw means of every group published in any of its items
-    (``pooled`` holds only those answers), the model's score."""
+    (``pooled`` holds only those answers), and the headline score from others: the
+    model's, or without ``scores`` (no model, or "All others" hidden in one of its items,
+    whose answers the model's score would carry) the pooled mean with a plain interval."""
     self_values = pooled["self"][0]
     self_score = _mean(self_values) if self_values else None
     groups = tuple(
@@ -842,9 +865,34 @@ def _competency(
                 adjusted = others.mean
                 low = None if low is None else low + shift
                 high = None if high is None else high + shift
+        elif row is not None:
+            adjusted = others.mean
+            low, high = _plain_interval(values, n_others, confidence)
     return CompetencyReport(
         cid, title, description, self_score, groups, others, adjusted, low, high, items
     )
+
+
+def _others_whole(
+    items: Sequence[Any], counts: Mapping[str, Mapping[str, int]], plans: Mapping[str, Disclosure]
+) -> bool:
+    """Whether every item others answered shows "All others" (so a figure made from all
+    their answers, the model's, reveals nothing the items don't)."""
+    return all(plans[i.id].others_shown for i in items if any(counts[i.id][g] for g in NON_SELF))
+
+
+def _plain_interval(
+    values: Sequence[int], raters: int, confidence: float
+) -> tuple[float | None, float | None]:
+    """A plain interval around the mean of ``values`` (answers of ``raters`` people):
+    Student's t with the raters as the sample size, as a mean of rater means would have.
+    None without spread to measure."""
+    if raters < 2 or len(values) < 2:
+        return None, None
+    sd = float(np.std(values, ddof=1))
+    half = float(stats.t.ppf(0.5 + confidence / 2, raters - 1)) * sd / math.sqrt(raters)
+    mean = _mean(values)
+    return mean - half, mean + half
 
 
 def _competency_gap(report: CompetencyReport, scores: Scores | None, row: int | None) -> list[Gap]:
@@ -1018,6 +1066,10 @@ def _how_to_read(bank: Bank, thresholds: Mapping[str, int], confidence: float) -
         "A blind spot is where you rate yourself clearly higher than others do; a hidden "
         "strength is where others rate you clearly higher than you do. Both are flagged only "
         "when the gap is larger than the noise in the numbers.",
+        "A group's score for a competency averages its answers to the items where that "
+        "group is shown; where “All others” is hidden on one of its items, the score from "
+        "others is their plain average over the items shown, without the adjustment for "
+        "lenient and harsh raters.",
         "Under “Answers (low → high)” the bar counts the answers from all others at each "
         "point of the scale, lowest first; the rows beneath give the same counts for each "
         "group shown on its own.",

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from surveys.models import Cycle, Response
 from surveys.reports import CycleScores, score_cycle
 
-#: Scores of recently used closed cycles, by what could change them.
+#: Scores of the closed cycles scored last (oldest out first), by what could change them.
+#: Two requests for a cycle not kept yet may both score it; the second result is kept.
 _kept: OrderedDict[tuple[object, ...], CycleScores] = OrderedDict()
 KEPT = 2
 

@@ -1,5 +1,7 @@
 import pytest
+import sqlalchemy as sa
 
+import surveys.db  # noqa: F401 - registers the SQLite connection settings
 from surveys.errors import IllegalTransition
 from surveys.models import Cycle, CycleState, Employee
 
@@ -41,3 +43,12 @@ def test_models_round_trip_with_aware_utc_times(session):
     bob = session.query(Employee).filter_by(external_id="E2").one()
     assert bob.manager.name == "Ada"
     assert bob.created_at.tzinfo is not None
+
+
+def test_sqlite_zeroes_what_it_deletes(tmp_path):
+    """Pseudonyms replaced at release and deleted drafts must not linger in free pages."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    engine.dispose()

@@ -449,6 +449,18 @@ def test_late_responses_accepted_then_rereleased_as_a_new_version(session):
     assert report.released_label.startswith("Version 2, released ")
 
 
+def test_a_late_response_with_nothing_answered_is_refused(session):
+    cycle, _, late = late_team(session)
+    cycles.close_cycle(session, cycle)
+    release_cycle(session, cycle, base_url=f.BASE_URL)
+    bank = cycle_bank(cycle)
+    with pytest.raises(DomainError, match="nothing is answered"):
+        accept_late_response(
+            session, late[0], Answers(dict.fromkeys((i.id for i in bank.items), "na"))
+        )
+    assert late[0].status != AssignmentStatus.SUBMITTED
+
+
 def test_late_responses_are_refused_before_release(session):
     """While closed, HR previews and exports live figures: two previews around one
     accepted response would show that rater's answers."""

@@ -311,3 +311,33 @@ def test_score_cycle_scores_exactly_the_stored_answers(session, monkeypatch, sli
                 got = getattr(scored.scores, name)[row, c]
                 want = getattr(reference, name)[ref_row, ref_c]
                 assert got == pytest.approx(want, rel=1e-9, nan_ok=True), (pid, competency, name)
+
+
+def test_the_model_headlines_a_competency_only_where_every_item_shows_all_others(session):
+    """The adjusted score is fitted on every answer. Where "All others" is hidden on one
+    of a competency's items, the headline is the pooled mean of the items shown with a
+    plain interval, and no competency blind spot or hidden strength is flagged."""
+    cycle = f.generated_cycle(session, 0, size=10, na=0.4)
+    scored = score_cycle(session, cycle)
+    assert scored.scores is not None
+    assert scored.scores.method == "adjusted"
+    partial = whole = 0
+    for participant in cycle.participants:
+        report = build_report(session, participant, cycle_scores=scored)
+        row = scored.rows.get(participant.id)
+        for c in report.competencies:
+            if c.others is None:
+                continue
+            k = scored.scores.competency_ids.index(c.id)
+            if all(i.others is not None for i in c.items):
+                whole += 1
+                assert c.adjusted == pytest.approx(scored.scores.score[row, k])
+                continue
+            partial += 1
+            assert c.adjusted == c.others.mean
+            assert c.adjusted != pytest.approx(scored.scores.score[row, k])
+            if c.ci_low is not None:
+                assert c.ci_low < c.adjusted < c.ci_high
+            assert not any(g.level == "competency" and g.title == c.title for g in report.gaps)
+    assert partial  # the sample reaches both cases
+    assert whole

@@ -697,6 +697,9 @@ def test_scores_are_paged_by_participant(session, api):
         f"/cycles/{cycle.id}/scores", query_string={"employee_id": rows[0]["employee_id"]}
     )
     assert json.loads(one.headers["X-Pagination"])["total"] == 1
+    nobody = api.get(f"/cycles/{cycle.id}/scores", query_string={"employee_id": "NOBODY"})
+    assert json.loads(nobody.headers["X-Pagination"])["total"] == 0
+    assert nobody.get_json()["scores"] == []
     assert one.get_json()["scores"] == [
         r for r in rows if r["employee_id"] == rows[0]["employee_id"]
     ]

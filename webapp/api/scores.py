@@ -58,11 +58,8 @@ def cycle_scores(args: dict[str, Any], cycle_id: int, pagination_parameters: Any
             message=f"cycle {cycle.name!r} is {cycle.state.value}; scores exist once it is closed",
         )
     employee_id = args.get("employee_id")
-    if employee_id is None:
-        total = count_participants(db.session, cycle)
-        first = pagination_parameters.first_item
-    else:  # one participant at most: a single page
-        total, first = 1, pagination_parameters.first_item
+    total = count_participants(db.session, cycle, employee_id)
+    first = pagination_parameters.first_item
     pagination_parameters.item_count = total
     # Past the end (also keeps absurd page numbers away from the database): no rows.
     part = slice(first, first + pagination_parameters.page_size) if first < total else slice(0, 0)
