@@ -64,7 +64,6 @@ def random_cycle(session, rng: np.random.Generator, name: str):
     for g in ("peer", "direct_report", "other", "others"):
         thresholds[g] = int(rng.integers(2, 5))
     cycle.thresholds = thresholds
-    items = [i.id for i in cycle_bank(cycle).items]
     truths = {}
     for participant in cycle.participants:
         truth = Truth({}, {})
@@ -75,31 +74,42 @@ def random_cycle(session, rng: np.random.Generator, name: str):
             "direct_report": int(rng.integers(0, 6)),
             "other": int(rng.integers(0, 5)),
         }
-        for group, size in sizes.items():
-            for _ in range(size):
-                rid = uuid.uuid4().hex
-                truth.group[rid] = group
-                skip = rng.random() * 0.4  # some raters skip a lot
-                rows = []
-                for item in items:
-                    value = None if rng.random() < skip else int(rng.integers(1, 6))
-                    rows.append(ResponseItem(item_id=item, value=value))
-                    if value is not None:
-                        truth.answers[(item, rid)] = value
-                session.add(
-                    Response(
-                        id=rid,
-                        cycle_id=cycle.id,
-                        participant_id=participant.id,
-                        relationship=Relationship(group),
-                        rater_pseudonym="self" if group == "self" else uuid.uuid4().hex,
-                        submitted_on=date.today(),
-                        items=rows,
-                    )
-                )
+        # Some raters skip a lot.
+        add_responses(session, rng, participant, truth, sizes, lambda: rng.random() * 0.4)
         truths[participant.id] = truth
     session.flush()
     return cycle, truths
+
+
+def add_responses(session, rng, participant, truth: Truth, sizes, skip) -> set[str]:
+    """Responses of new raters (``sizes``: group -> how many) to every item, each rater
+    skipping an item with probability ``skip()``; recorded in ``truth``. Their ids."""
+    items = [i.id for i in cycle_bank(participant.cycle).items]
+    added = set()
+    for group, size in sizes.items():
+        for _ in range(size):
+            rid = uuid.uuid4().hex
+            truth.group[rid] = group
+            added.add(rid)
+            chance = skip()
+            rows = []
+            for item in items:
+                value = None if rng.random() < chance else int(rng.integers(1, 6))
+                rows.append(ResponseItem(item_id=item, value=value))
+                if value is not None:
+                    truth.answers[(item, rid)] = value
+            session.add(
+                Response(
+                    id=rid,
+                    cycle_id=participant.cycle_id,
+                    participant_id=participant.id,
+                    relationship=Relationship(group),
+                    rater_pseudonym="self" if group == "self" else uuid.uuid4().hex,
+                    submitted_on=date.today(),
+                    items=rows,
+                )
+            )
+    return added
 
 
 class Attack:
@@ -262,13 +272,19 @@ def recovered(attack: Attack, described: list[tuple]) -> list[str]:
     return found
 
 
+def competencies_of(cycle) -> dict[str, list[str]]:
+    """Competency id (and ``ALL``) -> its item ids."""
+    bank = cycle_bank(cycle)
+    out = {c.id: [i.id for i in c.items] for c in bank.competencies}
+    out["ALL"] = [i.id for i in bank.items]
+    return out
+
+
 def reports_and_truths(session, seed: int = 20261203, prefix: str = "A"):
     rng = np.random.default_rng(seed)
     for k in range(CYCLES[session.get_bind().dialect.name]):
         cycle, truths = random_cycle(session, rng, f"{prefix}{k}x")
-        bank = cycle_bank(cycle)
-        competencies = {c.id: [i.id for i in c.items] for c in bank.competencies}
-        competencies["ALL"] = [i.id for i in bank.items]
+        competencies = competencies_of(cycle)
         scored = score_cycle(session, cycle)
         for participant in cycle.participants:
             report = build_report(session, participant, cycle_scores=scored)
@@ -315,36 +331,6 @@ def test_the_attack_beats_pooling_hidden_items_into_competencies(session, monkey
 # -- two versions of a report, read side by side (anonymity rule 7) ----------------------------
 
 
-def _add_responses(session, rng, cycle, participant, truth: Truth, sizes, skip) -> set[str]:
-    """Responses of new raters (``sizes``: group -> how many), each skipping an item with
-    probability ``skip``."""
-    items = [i.id for i in cycle_bank(cycle).items]
-    added = set()
-    for group, size in sizes.items():
-        for _ in range(size):
-            rid = uuid.uuid4().hex
-            truth.group[rid] = group
-            added.add(rid)
-            rows = []
-            for item in items:
-                value = None if rng.random() < skip else int(rng.integers(1, 6))
-                rows.append(ResponseItem(item_id=item, value=value))
-                if value is not None:
-                    truth.answers[(item, rid)] = value
-            session.add(
-                Response(
-                    id=rid,
-                    cycle_id=cycle.id,
-                    participant_id=participant.id,
-                    relationship=Relationship(group),
-                    rater_pseudonym=uuid.uuid4().hex,
-                    submitted_on=date.today(),
-                    items=rows,
-                )
-            )
-    return added
-
-
 def _counts(truth: Truth) -> dict[str, int]:
     return {
         g: sum(1 for x in truth.group.values() if x == g)
@@ -359,9 +345,7 @@ def version_pairs(session, seed: int = 20261207, prefix: str = "V"):
     rng = np.random.default_rng(seed)
     for k in range(CYCLES[session.get_bind().dialect.name]):
         cycle, truths = random_cycle(session, rng, f"{prefix}{k}x")
-        bank = cycle_bank(cycle)
-        competencies = {c.id: [i.id for i in c.items] for c in bank.competencies}
-        competencies["ALL"] = [i.id for i in bank.items]
+        competencies = competencies_of(cycle)
         thresholds = {g: cycle.threshold(g) for g in (*DEFAULT_THRESHOLDS, "others")}
         scored = score_cycle(session, cycle)
         firsts = {}
@@ -380,7 +364,7 @@ def version_pairs(session, seed: int = 20261207, prefix: str = "V"):
             }
             late["manager"] = int(rng.integers(0, 2)) if not firsts[p.id][1]["manager"] else 0
             skip = float(rng.choice([0.0, 0.0, 0.05]))
-            _add_responses(session, rng, cycle, p, truths[p.id], late, skip)
+            add_responses(session, rng, p, truths[p.id], late, lambda skip=skip: skip)
         session.flush()
         scored = score_cycle(session, cycle)
         for p in cycle.participants:
