@@ -8,6 +8,7 @@ so its scores stay valid until it is released.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 
 from sqlalchemy import func, select
@@ -17,9 +18,11 @@ from surveys.models import Cycle, Response
 from surveys.reports import CycleScores, score_cycle
 
 #: Scores of the closed cycles scored last (oldest out first), by what could change them.
-#: Two requests for a cycle not kept yet may both score it; the second result is kept.
 _kept: OrderedDict[tuple[object, ...], CycleScores] = OrderedDict()
 KEPT = 2
+#: One scoring at a time in a process: two requests (threads) for a cycle not kept yet
+#: would otherwise both spend the seconds scoring it.
+_scoring = threading.Lock()
 
 
 def closed_cycle_scores(session: Session, cycle: Cycle) -> CycleScores:
@@ -35,12 +38,13 @@ def closed_cycle_scores(session: Session, cycle: Cycle) -> CycleScores:
         )
     ).one()
     key = (str(session.get_bind().engine.url), cycle.id, cycle.closed_at, count, low, high)
-    scored = _kept.get(key)
-    if scored is None:
-        scored = score_cycle(session, cycle)
-        _kept[key] = scored
-        while len(_kept) > KEPT:
-            _kept.popitem(last=False)
+    with _scoring:
+        scored = _kept.get(key)
+        if scored is None:
+            scored = score_cycle(session, cycle)
+            _kept[key] = scored
+            while len(_kept) > KEPT:
+                _kept.popitem(last=False)
     return scored
 
 

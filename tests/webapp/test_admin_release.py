@@ -504,3 +504,36 @@ def test_exports_need_a_csrf_token(app, client, closed):
     sign_in(app, client)
     assert client.post(f"/admin/cycles/{closed.id}/export/scores.csv").status_code == 400
     assert audit_events(app, "export.scores") == []
+
+
+def test_two_requests_at_once_score_a_closed_cycle_once(app, closed, monkeypatch):
+    """Scoring a large cycle takes seconds: a second request waits for the first's."""
+    import threading
+    import time
+
+    from surveys.models import Cycle
+
+    cycle_scores.forget()
+    calls = []
+    real_score = cycle_scores.score_cycle
+
+    def slow(session, c):
+        calls.append(c.id)
+        time.sleep(0.3)
+        return real_score(session, c)
+
+    monkeypatch.setattr(cycle_scores, "score_cycle", slow)
+    results = []
+
+    def request():
+        with app.app_context():
+            found = db.session.get(Cycle, closed.id)
+            results.append(cycle_scores.closed_cycle_scores(db.session, found))
+
+    threads = [threading.Thread(target=request) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert calls == [closed.id]
+    assert results[0] is results[1]
