@@ -149,6 +149,9 @@ class CompetencyReport:
     ci_low: float | None
     ci_high: float | None
     items: tuple[ItemDetail, ...]
+    #: "All others" is hidden on some of its items: their figures cover the others, and
+    #: the headline is their plain mean, not the model's adjusted score.
+    partial: bool = False
 
 
 @dataclass(frozen=True)
@@ -584,20 +587,18 @@ def build_report(
             tuple(items),
             confidence,
         )
+        report = dataclasses.replace(report, partial=not whole)
         competencies.append(report)
         if whole:  # the model's verdict covers answers this report may not show
             gaps += _competency_gap(report, scores, row)
         gaps += _item_gaps(report, cycle_scores.item_columns, scores, row)
+    whole = _others_whole(bank.items, item_counts, item_plans)
     overall = (
-        _competency(
-            ALL,
-            "All items",
-            "",
-            pooled[ALL],
-            scores if _others_whole(bank.items, item_counts, item_plans) else None,
-            row,
-            (),
-            confidence,
+        dataclasses.replace(
+            _competency(
+                ALL, "All items", "", pooled[ALL], scores if whole else None, row, (), confidence
+            ),
+            partial=not whole,
         )
         if scores is not None and row is not None
         else None

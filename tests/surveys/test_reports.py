@@ -341,3 +341,24 @@ def test_the_model_headlines_a_competency_only_where_every_item_shows_all_others
             assert not any(g.level == "competency" and g.title == c.title for g in report.gaps)
     assert partial  # the sample reaches both cases
     assert whole
+
+
+def test_a_partial_competency_is_marked_in_the_report(session, app):
+    """The headline that is not the model's carries a mark explained under the table."""
+    from webapp.reports.render import report_html
+
+    cycle = f.generated_cycle(session, 0, size=10, na=0.4)
+    scored = score_cycle(session, cycle)
+    for participant in cycle.participants:
+        report = build_report(session, participant, cycle_scores=scored)
+        partial = [c for c in report.competencies if c.partial and c.others]
+        whole = [c for c in report.competencies if not c.partial and c.others]
+        if partial and whole:
+            break
+    else:
+        pytest.fail("no report with both kinds of competency")
+    with app.test_request_context():
+        html = report_html(report)
+    assert f"{partial[0].adjusted:.1f}*</strong>" in html
+    assert f"{whole[0].adjusted:.1f}</strong>" in html
+    assert "* Not adjusted: too few colleagues answered one of its statements" in html
