@@ -148,7 +148,11 @@ def overview_chart(report: ReportData, chart_id: str = "overview", *, pdf: bool 
             parts.append(
                 f'<rect x="{_LABEL_W}" y="{y - 7:.1f}" width="{x_of(row.adjusted) - _LABEL_W:.1f}" '
                 f'height="14" fill="{colour}" fill-opacity="0.25">'
-                + ("" if pdf else f"<title>All others, adjusted: {_fmt(row.adjusted)}</title>")
+                + (
+                    ""
+                    if pdf
+                    else f"<title>All others, {_headline(row)}: {_fmt(row.adjusted)}</title>"
+                )
                 + "</rect>"
             )
             if row.ci_low is not None and row.ci_high is not None:
@@ -224,6 +228,12 @@ def _legend(report: ReportData, y: float, *, pdf: bool = False) -> str:
     return "".join(out)
 
 
+def _headline(row: CompetencyReport) -> str:
+    """What the headline figure is: the model's adjusted score, or (All others hidden on
+    one of the competency's statements) the plain average of those shown."""
+    return "plain average (not adjusted)" if row.partial else "adjusted"
+
+
 def _describe(rows: Iterable[CompetencyReport]) -> str:
     parts = []
     for row in rows:
@@ -234,7 +244,7 @@ def _describe(rows: Iterable[CompetencyReport]) -> str:
         if row.others is not None:
             bits.append(f"all others {_fmt(row.others.mean)}")
         if row.adjusted is not None:
-            bits.append(f"adjusted {_fmt(row.adjusted)}")
+            bits.append(f"{_headline(row)} {_fmt(row.adjusted)}")
         parts.append(f"{row.title}: " + (", ".join(bits) if bits else "not enough answers"))
     return "; ".join(parts) + "."
 

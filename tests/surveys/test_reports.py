@@ -362,3 +362,4 @@ def test_a_partial_competency_is_marked_in_the_report(session, app):
     assert f"{partial[0].adjusted:.1f}*</strong>" in html
     assert f"{whole[0].adjusted:.1f}</strong>" in html
     assert "* Not adjusted: too few colleagues answered one of its statements" in html
+    assert "plain average (not adjusted)" in html  # the chart's text alternative too
