@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from surveys.errors import DomainError
 from surveys.models import Employee
+from surveys.paging import clamp_page, page_count
 
 #: The CSV columns (and dict keys), in the order a file is expected to have them.
 COLUMNS = ("employee_id", "name", "email", "manager_id", "department")
@@ -791,7 +792,7 @@ class EmployeePage:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        return page_count(self.total, self.per_page)
 
 
 def matching(text: str) -> list[ColumnElement[bool]]:
@@ -827,8 +828,7 @@ def search_employees(
     if active is not None:
         condition = condition.where(Employee.active.is_(active))
     total = session.scalar(select(func.count()).select_from(condition.subquery())) or 0
-    pages = max(1, -(-total // per_page))
-    page = min(max(1, page), pages)
+    page, _ = clamp_page(page, total, per_page)
     employees = session.scalars(
         select(Employee)
         .where(Employee.id.in_(condition.scalar_subquery()))

@@ -27,6 +27,7 @@ from surveys.models import (
     Participant,
     Relationship,
 )
+from surveys.paging import clamp_page, page_count
 from surveys.status import cycle_status, responses_by_day, waiting_raters
 from webapp.admin import bp
 from webapp.admin.cycle_chart import response_chart
@@ -120,14 +121,14 @@ class Page:
 
     @classmethod
     def of(cls, items: Sequence[Any], param: str) -> Page:
-        pages = max(1, -(-len(items) // PEOPLE_PAGE_SIZE))
-        number = min(max(request.args.get(param, 1, type=int) or 1, 1), pages)
+        asked = request.args.get(param, 1, type=int) or 1
+        number, _ = clamp_page(asked, len(items), PEOPLE_PAGE_SIZE)
         start = (number - 1) * PEOPLE_PAGE_SIZE
         return cls(items[start : start + PEOPLE_PAGE_SIZE], param, number, len(items))
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // PEOPLE_PAGE_SIZE))
+        return page_count(self.total, PEOPLE_PAGE_SIZE)
 
     @property
     def first(self) -> int:

@@ -29,6 +29,7 @@ from sqlalchemy.orm import contains_eager
 from surveys import audit, exports
 from surveys.errors import DomainError
 from surveys.models import Cycle, CycleState, Employee, Participant
+from surveys.paging import clamp_page
 from surveys.releases import (
     abandon_release,
     latest_version,
@@ -83,8 +84,7 @@ def _page_of_participants(cycle: Cycle, page: int) -> tuple[list[Participant], i
     total = db.session.scalar(
         select(func.count()).select_from(Participant).where(Participant.cycle_id == cycle.id)
     )
-    pages = max(1, -(-total // RELEASE_PAGE_SIZE))
-    page = min(max(1, page), pages)
+    page, pages = clamp_page(page, total, RELEASE_PAGE_SIZE)
     participants = db.session.scalars(
         select(Participant)
         .join(Employee, Participant.employee_id == Employee.id)

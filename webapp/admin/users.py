@@ -8,7 +8,6 @@ shown next to the input they are about.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -20,6 +19,7 @@ from surveys import accounts, audit
 from surveys.accounts import AccountError
 from surveys.errors import NotFound
 from surveys.models import ApiToken, User, UserRole
+from surveys.paging import page_count
 from webapp.admin import bp
 from webapp.admin.auth import role_required
 from webapp.admin.forms import (
@@ -277,7 +277,7 @@ def audit_log():
         limit=AUDIT_PAGE_SIZE,
         offset=(page - 1) * AUDIT_PAGE_SIZE,
     )
-    pages = max(1, math.ceil(total / AUDIT_PAGE_SIZE))
+    pages = page_count(total, AUDIT_PAGE_SIZE)
     if page > pages:
         return redirect(url_for(".audit", action=action or None, page=pages))
     rows = [
