@@ -287,7 +287,11 @@ def _participant_rows(
         low, high = cell.ci_low, cell.ci_high
         # The report's interval is the headline score ± z·se.
         se = (high - low) / (2 * z) if low is not None and high is not None else None
-        adjusted = cell.adjusted if report.reliability.method == "adjusted" else None
+        # A partial cell's headline is the pooled mean (the model's score would carry
+        # answers the report hides), so it has no adjusted score to export.
+        adjusted = (
+            cell.adjusted if report.reliability.method == "adjusted" and not cell.partial else None
+        )
         rows.append(
             _score_row(participant, cell.id, OTHERS, others.n, others.mean, adjusted, se, low, high)
         )

@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from scipy import stats
@@ -112,6 +112,9 @@ class GroupScore:
     n: int
     #: (scale value, number of this group's answers) per scale point; items only.
     distribution: tuple[tuple[int, int], ...] = ()
+    #: Competency rows only: the figure leaves out statements this group answered but
+    #: too few of them to show (it pools the statements that show the group).
+    partial: bool = False
 
 
 @dataclass(frozen=True)
@@ -152,6 +155,11 @@ class CompetencyReport:
     #: "All others" is hidden on some of its items: their figures cover the others, and
     #: the headline is their plain mean, not the model's adjusted score.
     partial: bool = False
+
+    @property
+    def leaves_out_items(self) -> bool:
+        """Some group's figure here leaves out statements it answered (``partial``)."""
+        return any(g.partial for g in (*self.groups, *([self.others] if self.others else [])))
 
 
 @dataclass(frozen=True)
@@ -766,11 +774,18 @@ def _item_answers(session: Session, participant_id: int) -> _Answers:
     return _Answers(values, raters)
 
 
+class _Pool(NamedTuple):
+    values: list[int]
+    raters: int
+    #: The group answered an item that does not publish it (its answers are left out).
+    partial: bool
+
+
 def _pooled(
     answers: _Answers, item_ids: Sequence[str], plans: Mapping[str, Disclosure]
-) -> dict[str, tuple[list[int], int]]:
-    """group (and ``"others"``) -> (its answers to these items, raters who gave any),
-    over the items where the group is published only.
+) -> dict[str, _Pool]:
+    """group (and ``"others"``) -> its answers to these items and the raters who gave
+    any, over the items where the group is published only.
 
     A competency's figures pool its items' answers rather than averaging each rater's
     own mean (as ``scoring.aggregation`` does), and only where the item shows the group.
@@ -779,14 +794,17 @@ def _pooled(
     away, and a mean of rater means weights each rater by 1/items answered, which with
     uneven N/A answers can single out one rater (surveys.anonymity, rule 6).
     """
-    out: dict[str, tuple[list[int], int]] = {}
+    out: dict[str, _Pool] = {}
     for group in (*RELATIONSHIPS, "others"):
         members = [g for g in RELATIONSHIPS if g != "self"] if group == "others" else [group]
-        shown = published_in({i: plans[i] for i in item_ids}, group)
+        shown = set(published_in({i: plans[i] for i in item_ids}, group))
         cells = [(i, g) for i in shown for g in members]
         values = [v for i, g in cells for v in answers.values.get(i, {}).get(g, ())]
         raters = {r for i, g in cells for r in answers.raters.get(i, {}).get(g, ())}
-        out[group] = (values, len(raters))
+        left_out = any(
+            answers.values.get(i, {}).get(g) for i in item_ids if i not in shown for g in members
+        )
+        out[group] = _Pool(values, len(raters), left_out)
     return out
 
 
@@ -833,7 +851,7 @@ def _competency(
     cid: str,
     title: str,
     description: str,
-    pooled: Mapping[str, tuple[list[int], int]],
+    pooled: Mapping[str, _Pool],
     scores: Scores | None,
     row: int | None,
     items: tuple[ItemDetail, ...],
@@ -843,17 +861,21 @@ def _competency(
     (``pooled`` holds only those answers), and the headline score from others: the
     model's, or without ``scores`` (no model, or "All others" hidden in one of its items,
     whose answers the model's score would carry) the pooled mean with a plain interval."""
-    self_values = pooled["self"][0]
+    self_values = pooled["self"].values
     self_score = _mean(self_values) if self_values else None
     groups = tuple(
-        GroupScore(g, GROUP_LABELS[g], _mean(pooled[g][0]), pooled[g][1])
+        GroupScore(
+            g, GROUP_LABELS[g], _mean(pooled[g].values), pooled[g].raters, partial=pooled[g].partial
+        )
         for g in RELATIONSHIPS
-        if g != "self" and pooled[g][1]
+        if g != "self" and pooled[g].raters
     )
     others = adjusted = low = high = None
-    values, n_others = pooled["others"]
+    values, n_others, left_out = pooled["others"]
     if n_others:
-        others = GroupScore("others", GROUP_LABELS["others"], _mean(values), n_others)
+        others = GroupScore(
+            "others", GROUP_LABELS["others"], _mean(values), n_others, partial=left_out
+        )
         if scores is not None and row is not None and cid in scores.competency_ids:
             k = scores.competency_ids.index(cid)
             adjusted = _num(scores.score[row, k])

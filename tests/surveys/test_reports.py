@@ -363,3 +363,44 @@ def test_a_partial_competency_is_marked_in_the_report(session, app):
     assert f"{whole[0].adjusted:.1f}</strong>" in html
     assert "* Not adjusted: too few colleagues answered one of its statements" in html
     assert "plain average (not adjusted)" in html  # the chart's text alternative too
+
+
+def test_a_competency_figure_says_when_it_leaves_out_statements_a_group_answered(session, app):
+    """A group's competency figure pools only the statements that show the group; it is
+    marked partial exactly when the group answered a statement that hides it, and the
+    report marks that figure with † and says why."""
+    from webapp.reports.render import report_html
+
+    cycle = f.generated_cycle(session, 0, size=10, na=0.4)
+    scored = score_cycle(session, cycle)
+    answered: dict[tuple[int, str], set[str]] = {}
+    for _, participant_id, item_id, relationship, value in f.stored_answers(session, cycle):
+        if value is not None and relationship != Relationship.SELF:
+            for group in (relationship.value, "others"):
+                answered.setdefault((participant_id, item_id), set()).add(group)
+    seen = {True: 0, False: 0}
+    marked = None
+    for participant in cycle.participants:
+        report = build_report(session, participant, cycle_scores=scored)
+        for c in report.competencies:
+            figures = [*c.groups, *([c.others] if c.others else [])]
+            for g in figures:
+                left_out = any(
+                    g.group in answered.get((participant.id, item.id), set())
+                    and g.group not in {x.group for x in (*item.groups, item.others) if x}
+                    for item in c.items
+                )
+                assert g.partial == left_out, (participant.id, c.id, g.group)
+                seen[left_out] += 1
+            if c.leaves_out_items and marked is None:
+                marked = report, c
+    assert seen[True]  # the sample reaches both cases
+    assert seen[False]
+    assert marked is not None
+    report, c = marked
+    with app.test_request_context():
+        html = report_html(report)
+    figure = next(g for g in (*c.groups, c.others) if g and g.partial)
+    assert f"{figure.mean:.1f}†" in html
+    assert "† Leaves out statements where too few of this group answered" in html
+    assert "† Leaves out the statements below where too few of that group answered" in html

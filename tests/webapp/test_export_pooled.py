@@ -45,7 +45,8 @@ def shown_figures(report: ReportData) -> dict[tuple[str, str], dict[str, float |
             out[(cell.id, "others")] = {
                 "n_raters": cell.others.n,
                 "raw_mean": cell.others.mean,
-                "adjusted": cell.adjusted,
+                # A partial cell's headline is the plain pooled mean, not adjusted.
+                "adjusted": None if cell.partial else cell.adjusted,
                 "ci_low": cell.ci_low,
                 "ci_high": cell.ci_high,
             }
@@ -262,3 +263,26 @@ def test_each_released_report_keeps_its_own_scoring_method(session):
     assert rest
     assert all(r.adjusted is None for r in plain)
     assert all(r.adjusted is not None for r in rest)
+
+
+def test_a_plain_headline_is_not_exported_as_adjusted(session):
+    """Where "All others" is hidden on one of a competency's statements the report's
+    headline is the pooled mean, not the model's score: the export's ``adjusted`` is
+    blank there, and the model's elsewhere."""
+    cycle = f.generated_cycle(session, 0, size=10, na=0.4)
+    reports = reports_of(session, cycle)
+    partial = whole = 0
+    for row in exports.score_rows(session, cycle).rows:
+        if row.relationship != "others" or row.raw_mean is None:
+            continue
+        report = reports[row.employee_id]
+        cells = (*report.competencies, report.overall)
+        cell = next(c for c in cells if c and c.id == row.competency)
+        if cell.partial:
+            partial += 1
+            assert row.adjusted is None, (row.employee_id, row.competency)
+        else:
+            whole += 1
+            assert row.adjusted == cell.adjusted
+    assert partial
+    assert whole
