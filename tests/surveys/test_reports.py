@@ -404,3 +404,8 @@ def test_a_competency_figure_says_when_it_leaves_out_statements_a_group_answered
     assert f"{figure.mean:.1f}†" in html
     assert "† Leaves out statements where too few of this group answered" in html
     assert "† Leaves out the statements below where too few of that group answered" in html
+    # Where the headline is the plain mean, the detail does not call it adjusted.
+    summaries = [s.split("</p>", 1)[0] for s in html.split('<p class="summary">')[1:]]
+    assert len(summaries) == len(report.competencies)
+    for summary, competency in zip(summaries, report.competencies, strict=True):
+        assert ("Adjusted" in summary) == (competency.others is not None and not competency.partial)
