@@ -2,6 +2,7 @@
 
 Views may set their own stricter or different value first (the participant report sets
 its own Content-Security-Policy because its stylesheet is inline); these are defaults.
+Every page but the static files is ``Cache-Control: no-store``.
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ def init_app(app: Flask) -> None:
     def _security_headers(response: Response) -> Response:
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
+        if request.endpoint != "static":
+            # Survey pages hold a rater's draft, the console names people, reports and
+            # the API show feedback: none of it belongs in a browser's or proxy's cache.
+            response.headers.setdefault("Cache-Control", "no-store")
         if production:
             response.headers.setdefault("Strict-Transport-Security", HSTS)
         return response

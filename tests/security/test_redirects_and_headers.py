@@ -4,7 +4,8 @@
   trick browsers fall for (``//host``, ``/\\host``, schemes, tabs, encodings).
 * Every GET route in ``app.url_map`` (plus error pages and static files), as a visitor and
   as a signed-in account, answers with a Content-Security-Policy, ``nosniff``,
-  ``no-referrer`` and no framing (``frame-ancestors 'none'`` or ``X-Frame-Options: DENY``).
+  ``no-referrer`` and no framing (``frame-ancestors 'none'`` or ``X-Frame-Options: DENY``),
+  and every page but the static files with ``Cache-Control: no-store``.
 * The session cookie is HttpOnly and SameSite=Lax everywhere, and Secure in the
   production configuration built by ``webapp.config.from_env``.
 """
@@ -175,6 +176,8 @@ def test_every_get_route_sends_the_security_headers(app, database_url, monkeypat
             reply = client.get(url, headers=headers)
             assert reply.status_code < 500, (who, url)
             assert_security_headers(reply, f"{who} GET {url} → {reply.status_code}")
+            # Drafts, names, feedback: no page may sit in a browser's or proxy's cache.
+            assert "no-store" in reply.headers.get("Cache-Control", ""), (who, url)
             reply.close()
             checked.append(url)
     for url in ("/static/app.css", "/no/such/page", "/s/forged", "/api/v1/nothing"):

@@ -42,13 +42,6 @@ def require_login() -> Any:
     return None
 
 
-@bp.after_request
-def _no_store(response):
-    # Console pages name people and show progress: keep them out of shared caches.
-    response.headers.setdefault("Cache-Control", "no-store")
-    return response
-
-
 def role_required(role: UserRole | str) -> Callable:
     """Allow the view to ``admin`` accounts only (``hr`` gets 403), e.g. user management.
 
