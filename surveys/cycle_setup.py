@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from surveys.assignments import suggest_peers
 from surveys.banks import Bank
 from surveys.cycles import SettingsError, add_participants, update_cycle_settings
-from surveys.emails import render_email
+from surveys.emails import privacy, render_email
 from surveys.errors import DomainError
 from surveys.models import Cycle, CycleState, Employee, NominationMode
 
@@ -241,6 +241,7 @@ def preview_emails(cycle: Cycle, message: str | None = None) -> list[EmailPrevie
         "cycle": cycle.name,
         "participant": SAMPLE_PARTICIPANT,
         "role": "peer",
+        "privacy": privacy(SAMPLE_PARTICIPANT, named=False),
         "link": SAMPLE_LINK,
         "deadline": cycle.close_date.strftime("%d %B %Y").lstrip("0") if cycle.close_date else "",
         "message": text or "",

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from surveys.assignments import add_rater, build_assignments
 from surveys.db import utcnow
-from surveys.emails import queue_email
+from surveys.emails import privacy, privacy_many, queue_email
 from surveys.errors import DomainError, IllegalTransition
 from surveys.models import (
     DEFAULT_THRESHOLDS,
@@ -313,11 +313,15 @@ class _Survey:
     def sort_key(self) -> tuple[int, str]:
         return (0 if self.relationship == Relationship.SELF else 1, self.participant_name)
 
-    @property
-    def listing_name(self) -> str:
+    def named(self, cycle: Cycle) -> bool:
+        """Whether the report shows this rater's answers as theirs ("Manager")."""
+        return self.relationship == Relationship.MANAGER and cycle.show_manager
+
+    def listing_name(self, cycle: Cycle) -> str:
         if self.relationship == Relationship.SELF:
             return "Yourself (self-assessment)"
-        return f"{self.participant_name} (as their {_role_phrase(self.relationship)})"
+        named = ", not anonymous" if self.named(cycle) else ""
+        return f"{self.participant_name} (as their {_role_phrase(self.relationship)}{named})"
 
 
 def _invite(
@@ -368,13 +372,15 @@ def _queue_rating_email(
             cycle=cycle.name,
             participant="yourself" if is_self else survey.participant_name,
             role=_role_phrase(survey.relationship),
+            privacy=privacy(survey.participant_name, named=survey.named(cycle)),
             link=link,
             deadline=_fmt(cycle.close_date),
             message=cycle.email_message or "",
         )
         return
     listing = "\n".join(
-        f"- {s.listing_name}: {link}" for s, link in sorted(lines, key=lambda x: x[0].sort_key)
+        f"- {s.listing_name(cycle)}: {link}"
+        for s, link in sorted(lines, key=lambda x: x[0].sort_key)
     )
     queue_email(
         session,
@@ -385,6 +391,7 @@ def _queue_rating_email(
         cycle=cycle.name,
         count=str(len(lines)),
         listing=listing,
+        privacy=privacy_many(named=any(survey.named(cycle) for survey, _ in lines)),
         deadline=_fmt(cycle.close_date),
         message=cycle.email_message or "",
     )

@@ -16,8 +16,7 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "${message_block}"
         "You have been asked to give feedback to $participant as their $role"
         ' in the review cycle "$cycle".\n'
-        "It takes about 10 minutes and your answers are anonymous: $participant sees only"
-        " combined results from groups large enough to protect every rater.\n\n"
+        "It takes about 10 minutes. $privacy\n\n"
         "Open your survey:\n$link\n\n"
         "The link is personal; please don't forward it.$deadline_line\n",
     ),
@@ -35,8 +34,7 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "Hello $name,\n\n"
         "${message_block}"
         'In the review cycle "$cycle" you are asked to give feedback to $count people.'
-        " Each link opens one short survey; your answers are anonymous and reported only"
-        " in groups large enough to protect every rater.\n\n"
+        " Each link opens one short survey. $privacy\n\n"
         "$listing\n\n"
         "The links are personal; please don't forward them.$deadline_line\n",
     ),
@@ -81,6 +79,31 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "The link is personal and opens only your report; please don't forward it.\n",
     ),
 }
+
+
+def privacy(participant: str, *, named: bool) -> str:
+    """The invitation's word on anonymity: ``named`` for a manager whose answers the
+    cycle shows as "Manager" (``Cycle.show_manager``), who must not be promised it."""
+    if named:
+        return (
+            f"As their manager your answers are not anonymous: they appear in {participant}'s"
+            ' report under "Manager".'
+        )
+    return (
+        f"Your answers are anonymous: {participant} sees only combined results from groups"
+        " large enough to protect every rater."
+    )
+
+
+def privacy_many(*, named: bool) -> str:
+    """:func:`privacy` for an email listing several surveys; ``named`` when any of them
+    is a manager's the cycle shows (marked so in the listing)."""
+    line = (
+        "Your answers are anonymous and reported only in groups large enough to protect every rater"
+    )
+    if named:
+        return f'{line}, except where you answer as a manager (marked "not anonymous" below).'
+    return f"{line}."
 
 
 def render_email(template: str, values: Mapping[str, str]) -> tuple[str, str]:

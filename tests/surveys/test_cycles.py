@@ -229,3 +229,42 @@ def test_two_launches_at_once_launch_once(session):
     session.expire_all()
     emails = session.scalar(select(func.count(OutboxMessage.id)))
     assert emails == len({a.rater_id for a in session.scalars(select(Assignment))})
+
+
+def _mail_to(session, person) -> str:
+    return session.scalar(
+        select(OutboxMessage.body).where(OutboxMessage.to_address == person.email)
+    )
+
+
+@pytest.mark.parametrize("show_manager", [True, False])
+def test_a_manager_shown_by_name_is_not_promised_anonymity(session, show_manager):
+    """With ``show_manager`` the report shows the manager's answers as "Manager": their
+    invitation says so, line by line when it lists several surveys; everyone else (and
+    the manager of a cycle that pools them) is told their answers are anonymous."""
+    boss, team = f.team(session, 4)
+    f.launched(session, team, show_manager=show_manager)
+    boss_mail = _mail_to(session, boss)
+    assert boss_mail.count("/s/") == 4
+    if show_manager:
+        assert boss_mail.count("(as their manager, not anonymous)") == 4
+        assert 'except where you answer as a manager (marked "not anonymous" below)' in boss_mail
+    else:
+        assert "not anonymous" not in boss_mail
+        assert "Your answers are anonymous" in boss_mail
+    for member in team:
+        mail = _mail_to(session, member)
+        assert "not anonymous" not in mail
+        assert "anonymous" in mail or "self-assessment" in mail
+
+
+def test_a_single_invitation_to_a_named_manager_says_not_anonymous(session):
+    boss, team = f.team(session, 3, prefix="S")
+    f.launched(session, team[:1], show_manager=True)
+    mail = _mail_to(session, boss)
+    assert mail.count("/s/") == 1
+    assert (
+        "As their manager your answers are not anonymous: they appear in S Member 1's report"
+        ' under "Manager".'
+    ) in mail
+    assert "Your answers are anonymous" not in mail

@@ -215,6 +215,30 @@ def test_page_says_whom_you_rate_in_which_role_with_others_wording(client, link,
     )
 
 
+@pytest.mark.parametrize("show_manager", [True, False])
+def test_a_manager_shown_by_name_is_told_on_the_page_and_nobody_else_is(
+    session, client, open_cycle, show_manager
+):
+    cycle, _, team = open_cycle
+    cycle.show_manager = show_manager
+    session.commit()
+    manager = text_of(client.get(f"/s/{f.token_for(session, team[0], 'manager')}"))
+    peer = text_of(client.get(f"/s/{f.token_for(session, team[0], 'peer', rater=team[1])}"))
+    assert "not anonymous" not in peer
+    assert "Your answers are anonymous" in peer  # the footer
+    if show_manager:
+        assert (
+            'your ratings appear in the report under "Manager"; they are not anonymous' in manager
+        )
+        assert (
+            "your answers appear in the report under “Manager”: they are not anonymous" in manager
+        )
+        assert "Your answers are anonymous" not in manager
+    else:
+        assert "not anonymous" not in manager
+        assert "Your answers are anonymous" in manager
+
+
 def test_self_assessment_uses_the_self_wording(session, client, open_cycle, bank):
     _, _, team = open_cycle
     page = client.get(f"/s/{f.token_for(session, team[0], 'self')}")
