@@ -46,8 +46,9 @@ number of raters per relationship group who contributed to *that* cell:
    raters' answers; comparing what a group was merged into before with what it is shown
    as now gives the early raters'. So a new version hides, cell by cell, every group an
    earlier version had raters of but did not show there (:func:`carried_hiding`; per
-   question for comments), and in every cell published in both, each shown group's
-   change and the change of the merged remainder must be no rater or enough raters
+   question for comments), and in every cell published in both (response counts, items,
+   comment questions: comments can be counted), each shown group's change and the
+   change of the merged remainder must be no rater or enough raters
    (:func:`version_change_refusal`).
 
 Self is the participant's own answer: it is shown whenever there is one and is never part

@@ -26,7 +26,7 @@ import numbers
 import types
 import typing
 import warnings
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -469,10 +469,12 @@ def _shown(groups: Sequence[GroupScore], others: GroupScore | None) -> set[str]:
 def published_cells(report: ReportData) -> tuple[dict[str, Published], dict[str, str]]:
     """What each cell of ``report`` publishes (for comparing versions), and its label.
 
-    The response counts and every item. Competency and overall figures are left out:
-    each is a sum of published item figures (anonymity rule 6), so comparing them says
-    nothing the items don't, and their rater counts (over different items per group)
-    would only refuse safe re-releases.
+    The response counts, every item and every comment question (its commenters per
+    label, counted by reading the comments; "All others" holds only the merged groups'
+    comments, so its count is the remainder). Competency and overall figures are left
+    out: each is a sum of published item figures (anonymity rule 6), so comparing them
+    says nothing the items don't, and their rater counts (over different items per
+    group) would only refuse safe re-releases.
     """
     cells: dict[str, Published] = {}
     labels: dict[str, str] = {}
@@ -486,6 +488,15 @@ def published_cells(report: ReportData) -> tuple[dict[str, Published], dict[str,
             key = f"item:{item.id}"
             cells[key] = _published(item.groups, item.others)
             labels[key] = f"item “{item.text}”"
+    group_of = {label: g for g, label in GROUP_LABELS.items()}
+    for question in report.comments:
+        key = f"comments:{question.question_id or question.question}"
+        per_label = Counter(group_of[label] for label, _ in question.comments)
+        merged = per_label.pop("others", None)
+        per_label.pop("self", None)
+        total = None if merged is None else merged + sum(per_label.values())
+        cells[key] = Published(dict(per_label), total)
+        labels[key] = f"comments on “{question.question}”"
     return cells, labels
 
 

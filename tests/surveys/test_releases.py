@@ -674,3 +674,48 @@ def test_comments_merged_in_the_first_version_stay_under_all_others(session):
     # Five peers and three others would be shown apart; the early two peers' comments
     # would then be told from the others' by their new label.
     assert {label for label, _ in group.comments} == {"All others"}
+
+
+@pytest.mark.parametrize("late", ["other", "peer"])
+def test_a_late_rater_alone_in_the_comments_is_refused(session, late):
+    """Version 1 shows four peers' comments. Three late raters all answer, but only one
+    writes a comment: version 2's comments minus version 1's would be that one rater's
+    words (and, for late "other" raters, the group version 2 merges into "All others").
+    Comment questions are compared between versions like items."""
+    participant, peers, others = _team_with_outsiders(session, peers=7, outsiders=3)
+    bank = cycle_bank(participant.cycle)
+    for k, a in enumerate(peers[:4]):
+        _submit(session, a, {i.id: 4 for i in bank.items}, f"Peer comment {k}")
+    cycles.close_cycle(session, participant.cycle)
+    release_cycle(session, participant.cycle, base_url=f.BASE_URL)
+    session.commit()
+    first = report_from_json(latest_version(session, participant).data)
+    assert {label for g in first.comments for label, _ in g.comments} == {"Peers"}
+    question = bank.open_questions[0].id
+    for k, a in enumerate(others if late == "other" else peers[4:]):
+        said = {question: "Only I wrote something"} if k == 0 else {}
+        accept_late_response(session, a, Answers({i.id: 2 for i in bank.items}, said))
+    with pytest.raises(DomainError, match=r"comments on .* changed by 1 rater"):
+        releases.rerelease_participant(session, participant, base_url=f.BASE_URL)
+    assert latest_version(session, participant).version == 1
+
+
+def test_late_comments_from_enough_raters_are_released(session):
+    participant, peers, _ = _team_with_outsiders(session, peers=7, outsiders=3)
+    bank = cycle_bank(participant.cycle)
+    for k, a in enumerate(peers[:4]):
+        _submit(session, a, {i.id: 4 for i in bank.items}, f"Peer comment {k}")
+    cycles.close_cycle(session, participant.cycle)
+    release_cycle(session, participant.cycle, base_url=f.BASE_URL)
+    session.commit()
+    question = bank.open_questions[0].id
+    for k, a in enumerate(peers[4:]):
+        accept_late_response(
+            session, a, Answers({i.id: 2 for i in bank.items}, {question: f"L{k}"})
+        )
+    version = releases.rerelease_participant(session, participant, base_url=f.BASE_URL)
+    assert version.version == 2
+    (group,) = report_from_json(version.data).comments
+    assert sorted(text for _, text in group.comments) == sorted(
+        [*(f"Peer comment {k}" for k in range(4)), "L0", "L1", "L2"]
+    )
