@@ -285,8 +285,12 @@ def _participant_rows(
             rows.append(_score_row(participant, cell.id, OTHERS))
             continue
         low, high = cell.ci_low, cell.ci_high
-        # The report's interval is the headline score ± z·se.
-        se = (high - low) / (2 * z) if low is not None and high is not None else None
+        se = None
+        if low is not None and high is not None:
+            # The report's interval is the headline score ± z·se, shown cut at the ends
+            # of the scale (the report does the same).
+            se = (high - low) / (2 * z)
+            low, high = max(low, report.scale_min), min(high, report.scale_max)
         # A partial cell's headline is the pooled mean (the model's score would carry
         # answers the report hides), so it has no adjusted score to export.
         adjusted = (

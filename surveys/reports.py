@@ -661,7 +661,7 @@ def build_report(
         bottom_items=bottom,
         gaps=_ordered_gaps(gaps),
         comments=_comments(session, participant, bank, thresholds, carry),
-        reliability=_reliability(scores, row, overall, responded),
+        reliability=_reliability(scores, row, overall, responded, (bank.scale.min, bank.scale.max)),
         how_to_read=_how_to_read(bank, thresholds, confidence),
         confidence=confidence,
         trend=trend,
@@ -1034,6 +1034,7 @@ def _reliability(
     row: int | None,
     overall: CompetencyReport | None,
     responded: int,
+    scale: tuple[int, int],
 ) -> ReliabilityNote:
     if scores is None or row is None or overall is None or overall.adjusted is None:
         text = (
@@ -1050,15 +1051,18 @@ def _reliability(
     n = overall.others.n if overall.others else responded
     lines = []
     low, high = overall.ci_low, overall.ci_high
+    if low is not None and high is not None:
+        # Shown cut at the ends of the scale, as the overview table shows it.
+        precision = (
+            f"; the {round(scores.confidence * 100)}% interval runs from"
+            f" {max(low, scale[0]):.1f} to {min(high, scale[1]):.1f}"
+            + (f" (±{(high - low) / 2:.1f})." if scale[0] <= low and high <= scale[1] else ".")
+        )
+    else:
+        precision = "; there are too few ratings to say how precise it is."
     lines.append(
         f"{n} colleague{'s' if n != 1 else ''} rated you. Your overall score from others is "
-        f"{overall.adjusted:.1f}"
-        + (
-            f"; the {round(scores.confidence * 100)}% interval runs from {low:.1f} to "
-            f"{high:.1f} (±{(high - low) / 2:.1f})."
-            if low is not None and high is not None
-            else "; there are too few ratings to say how precise it is."
-        )
+        f"{overall.adjusted:.1f}{precision}"
     )
     if rel is not None:
         word = "high" if rel >= 0.8 else "moderate" if rel >= 0.6 else "low"

@@ -409,3 +409,29 @@ def test_a_competency_figure_says_when_it_leaves_out_statements_a_group_answered
     assert len(summaries) == len(report.competencies)
     for summary, competency in zip(summaries, report.competencies, strict=True):
         assert ("Adjusted" in summary) == (competency.others is not None and not competency.partial)
+
+
+def test_intervals_are_shown_cut_at_the_ends_of_the_scale(session, app):
+    """A t interval around a mean near the top of the scale runs past it; the report
+    (table and reliability note) shows it cut at the scale's ends."""
+    import re
+
+    from webapp.reports.render import report_html
+
+    cycle = f.generated_cycle(session, 1, size=10, na=0.4)
+    scored = score_cycle(session, cycle)
+    past = 0
+    for participant in cycle.participants:
+        report = build_report(session, participant, cycle_scores=scored)
+        rows = [c for c in (*report.competencies, report.overall) if c and c.ci_low is not None]
+        past += sum(c.ci_low < report.scale_min or c.ci_high > report.scale_max for c in rows)
+        with app.test_request_context():
+            html = report_html(report)
+        shown = re.findall(r'<span class="ci">\(([\d.]+)–([\d.]+)\)</span>', html)
+        assert len(shown) == len(rows)
+        for low, high in shown:
+            assert report.scale_min <= float(low) <= float(high) <= report.scale_max
+        for line in report.reliability.text:
+            for low, high in re.findall(r"runs from ([\d.]+) to ([\d.]+)", line):
+                assert report.scale_min <= float(low) <= float(high) <= report.scale_max
+    assert past  # the sample reaches intervals past the scale

@@ -47,8 +47,10 @@ def shown_figures(report: ReportData) -> dict[tuple[str, str], dict[str, float |
                 "raw_mean": cell.others.mean,
                 # A partial cell's headline is the plain pooled mean, not adjusted.
                 "adjusted": None if cell.partial else cell.adjusted,
-                "ci_low": cell.ci_low,
-                "ci_high": cell.ci_high,
+                # Shown cut at the ends of the scale; the se is the interval's own.
+                "ci_low": None if cell.ci_low is None else max(cell.ci_low, report.scale_min),
+                "ci_high": None if cell.ci_high is None else min(cell.ci_high, report.scale_max),
+                "interval": (cell.ci_low, cell.ci_high),
             }
     return out
 
@@ -108,8 +110,10 @@ def assert_the_reports_figures(export, reports, *, places: int | None):
         else:  # plain means: the report's headline is the pooled mean itself
             assert figures["adjusted"] is None
         if figures["ci_low"] is not None:
+            assert report.scale_min <= figures["ci_low"] <= figures["ci_high"] <= report.scale_max
             z = NormalDist().inv_cdf(0.5 + report.confidence / 2)
-            se = (figures["ci_high"] - figures["ci_low"]) / (2 * z)
+            low, high = want["interval"]
+            se = (high - low) / (2 * z)
             assert figures["se"] == pytest.approx(se, abs=10.0 ** -(places or 9))
     assert n_compared > 20
     if any(r.reliability.method == "adjusted" for r in reports.values()):
