@@ -279,6 +279,16 @@ class ReportData:
         day = _day_label(self.released_on)
         return f"Version {self.version}" + (f", released {day}" if day else "")
 
+    @property
+    def self_and_others_shown(self) -> bool:
+        """Whether the report shows the participant's own view next to "All others'"
+        anywhere (what hidden strengths and blind spots compare)."""
+        return any(
+            (c.self_score is not None and c.adjusted is not None)
+            or any(i.self_value is not None and i.others is not None for i in c.items)
+            for c in self.competencies
+        )
+
 
 def _day_label(iso: str | None) -> str | None:
     """An ISO date as a reader writes it: "3 December 2026"."""
@@ -941,6 +951,8 @@ def _competency_gap(report: CompetencyReport, scores: Scores | None, row: int | 
         "competency",
         report.self_score,
         report.adjusted,
+        # The table beside it shows the raw means too: say which figure this is.
+        "adjusted for lenient and strict raters" if scores.method == "adjusted" else "",
     )
 
 
@@ -970,20 +982,27 @@ def _item_gaps(
 
 
 def _gap(
-    blind: bool, hidden: bool, title: str, level: str, self_score: float, others: float
+    blind: bool,
+    hidden: bool,
+    title: str,
+    level: str,
+    self_score: float,
+    others: float,
+    others_note: str = "",
 ) -> list[Gap]:
     if not (blind or hidden):
         return []
     gap = self_score - others
+    figure = f"{others:.1f}, {others_note}" if others_note else f"{others:.1f}"
     if blind:
         text = (
             f"You rated yourself higher ({self_score:.1f}) than others rated you "
-            f"({others:.1f}). The difference is larger than the uncertainty in the "
+            f"({figure}). The difference is larger than the uncertainty in the "
             "numbers, so it is probably real: ask for examples of what others see."
         )
         return [Gap("blind_spot", title, level, self_score, others, gap, text)]
     text = (
-        f"Others rated you higher ({others:.1f}) than you rated yourself "
+        f"Others rated you higher ({figure}) than you rated yourself "
         f"({self_score:.1f}). The difference is larger than the uncertainty in the "
         "numbers: this may be a strength you can rely on more."
     )

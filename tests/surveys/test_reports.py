@@ -107,6 +107,23 @@ def test_known_answers_give_known_numbers(session):
     assert report.gaps
     assert {g.kind for g in report.gaps} == {"blind_spot"}
     assert "higher" in report.gaps[0].explanation
+    for gap in report.gaps:  # the figure quoted is the one the tables show beside it
+        competency = next(
+            c
+            for c in report.competencies
+            if c.title == gap.title or any(i.text == gap.title for i in c.items)
+        )
+        if gap.level == "competency":
+            adjusted = f"{competency.adjusted:.1f}"
+            note = (
+                ", adjusted for lenient and strict raters"
+                if report.reliability.method == "adjusted"
+                else ""
+            )
+            assert f"({adjusted}{note})" in gap.explanation
+        else:
+            item = next(i for i in competency.items if i.text == gap.title)
+            assert f"than others rated you ({item.others.mean:.1f})." in gap.explanation
     assert len(report.top_items) == len(report.bottom_items) == 5
     assert report.reliability.n_raters == 4
     assert report.reliability.text

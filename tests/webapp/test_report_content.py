@@ -93,3 +93,74 @@ def test_first_cycle_has_no_trend_section(session, client):
     _, participant = build_cycle(session)
     html, _ = get_report(client, participant)
     assert "Since " not in visible_text(html)
+
+
+NOISE = "your view and others' view are within the noise of the numbers"
+NO_SELF = "You did not complete a self-assessment"
+TOO_FEW = "Too few colleagues' answers can be shown together to compare"
+
+
+def _answer(session, assignment, value):
+    from surveys import responses
+
+    bank = responses.cycle_bank(assignment.cycle)
+    responses.save_draft(
+        session, assignment, responses.Answers({i.id: value for i in bank.items}, {})
+    )
+    responses.submit(session, assignment)
+
+
+def test_blind_spots_say_why_nothing_could_be_compared(session, app):
+    """ "Within the noise" only where the report shows self next to all others; otherwise
+    it says what is missing: the self-assessment, or colleagues' figures."""
+    from sqlalchemy import select
+
+    from surveys.models import Assignment, Relationship
+    from surveys.reports import build_report
+    from webapp.reports.render import report_html
+
+    _, team = f.team(session, 4)
+    cycle = f.launched(session, team[:1], peer_min=2, peer_max=2, include_manager=False)
+    participant = cycle.participants[0]
+    mine = session.scalars(select(Assignment).where(Assignment.participant_id == participant.id))
+    by_rel = {}
+    for a in mine:
+        by_rel.setdefault(a.relationship, []).append(a)
+
+    def gaps_text():
+        with app.test_request_context():
+            html = report_html(build_report(session, participant))
+        return visible_text(html.split('id="gaps"', 1)[1].split("</section>", 1)[0])
+
+    for a in by_rel[Relationship.PEER]:  # two peers: too few to show
+        _answer(session, a, 3)
+    assert TOO_FEW not in gaps_text()
+    assert NO_SELF in gaps_text()
+    _answer(session, by_rel[Relationship.SELF][0], 5)
+    text = gaps_text()
+    assert TOO_FEW in text
+    assert NOISE not in text
+    assert NO_SELF not in text
+
+
+def test_blind_spots_within_the_noise_where_both_views_are_shown(session, app):
+    from surveys.reports import build_report, score_cycle
+    from webapp.reports.render import report_html
+
+    cycle = f.generated_cycle(session, 2, size=10, na=0.2)
+    scored = score_cycle(session, cycle)
+    seen = set()
+    for participant in cycle.participants:
+        report = build_report(session, participant, cycle_scores=scored)
+        with app.test_request_context():
+            text = visible_text(report_html(report).split('id="gaps"', 1)[1].split("</section>")[0])
+        if report.gaps:
+            continue
+        if not report.self_done:
+            assert NO_SELF in text
+            seen.add("no self")
+        elif report.self_and_others_shown:
+            assert NOISE in text
+            seen.add("noise")
+        assert (NOISE in text) + (NO_SELF in text) + (TOO_FEW in text) == 1
+    assert "noise" in seen
