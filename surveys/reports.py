@@ -280,6 +280,19 @@ class ReportData:
         return f"Version {self.version}" + (f", released {day}" if day else "")
 
     @property
+    def colleagues_hidden(self) -> bool:
+        """Colleagues answered but "All others" shows nowhere: too few to show any of it
+        (only a manager shown by name may appear)."""
+        return self.responded > 0 and not any(
+            c.others is not None or any(i.others is not None for i in c.items)
+            for c in self.competencies
+        )
+
+    @property
+    def manager_shown(self) -> bool:
+        return any(g.group == "manager" for c in self.competencies for g in c.groups)
+
+    @property
     def self_and_others_shown(self) -> bool:
         """Whether the report shows the participant's own view next to "All others'"
         anywhere (what hidden strengths and blind spots compare)."""

@@ -132,15 +132,26 @@ def test_blind_spots_say_why_nothing_could_be_compared(session, app):
             html = report_html(build_report(session, participant))
         return visible_text(html.split('id="gaps"', 1)[1].split("</section>", 1)[0])
 
+    def who_text():
+        with app.test_request_context():
+            html = report_html(build_report(session, participant))
+        return visible_text(html.split('id="who"', 1)[1].split("</section>", 1)[0])
+
+    assert "Too few colleagues answered" not in who_text()  # nobody answered yet
     for a in by_rel[Relationship.PEER]:  # two peers: too few to show
         _answer(session, a, 3)
     assert TOO_FEW not in gaps_text()
     assert NO_SELF in gaps_text()
+    assert "so this report shows no scores from colleagues." in who_text()
     _answer(session, by_rel[Relationship.SELF][0], 5)
     text = gaps_text()
     assert TOO_FEW in text
     assert NOISE not in text
     assert NO_SELF not in text
+    assert (
+        "Too few colleagues answered in each group to show their answers without revealing"
+        " who said what, so this report shows your own view only." in who_text()
+    )
 
 
 def test_blind_spots_within_the_noise_where_both_views_are_shown(session, app):
@@ -164,3 +175,23 @@ def test_blind_spots_within_the_noise_where_both_views_are_shown(session, app):
             seen.add("noise")
         assert (NOISE in text) + (NO_SELF in text) + (TOO_FEW in text) == 1
     assert "noise" in seen
+
+
+def test_a_report_whose_colleagues_are_all_hidden_says_it_shows_the_managers_view(session, app):
+    from sqlalchemy import select
+
+    from surveys.models import Assignment
+    from surveys.reports import build_report
+    from webapp.reports.render import report_html
+
+    _, team = f.team(session, 4)
+    cycle = f.launched(session, team[:1], peer_min=2, peer_max=2, show_manager=True)
+    participant = cycle.participants[0]
+    for a in session.scalars(select(Assignment).where(Assignment.participant_id == participant.id)):
+        _answer(session, a, 4)
+    report = build_report(session, participant)
+    assert report.colleagues_hidden
+    assert report.manager_shown
+    with app.test_request_context():
+        text = visible_text(report_html(report))
+    assert "so this report shows your manager's view and your own." in text
