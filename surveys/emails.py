@@ -99,7 +99,8 @@ def privacy_many(*, named: bool) -> str:
     """:func:`privacy` for an email listing several surveys; ``named`` when any of them
     is a manager's the cycle shows (marked so in the listing)."""
     line = (
-        "Your answers are anonymous and reported only in groups large enough to protect every rater"
+        "Your answers about colleagues are anonymous and reported only in groups large enough"
+        " to protect every rater"
     )
     if named:
         return f'{line}, except where you answer as a manager (marked "not anonymous" below).'

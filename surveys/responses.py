@@ -12,7 +12,7 @@ import hmac
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import CursorResult, delete, insert, select, update
+from sqlalchemy import CursorResult, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -212,6 +212,24 @@ def missing_required(bank: Bank, answers: Answers) -> list[str]:
 
 
 SELF_PSEUDONYM = "self"
+
+
+def surveys_left(session: Session, assignment: Assignment) -> int:
+    """How many other surveys of this cycle the same rater has still to answer (what the
+    thank-you page tells them; nobody else sees it)."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Assignment)
+            .where(
+                Assignment.cycle_id == assignment.cycle_id,
+                Assignment.rater_id == assignment.rater_id,
+                Assignment.id != assignment.id,
+                Assignment.status.in_([AssignmentStatus.PENDING, AssignmentStatus.IN_PROGRESS]),
+            )
+        )
+        or 0
+    )
 
 
 def pseudonym(cycle: Cycle, rater_id: int) -> str:

@@ -251,7 +251,7 @@ def test_a_manager_shown_by_name_is_not_promised_anonymity(session, show_manager
         assert 'except where you answer as a manager (marked "not anonymous" below)' in boss_mail
     else:
         assert "not anonymous" not in boss_mail
-        assert "Your answers are anonymous" in boss_mail
+        assert "Your answers about colleagues are anonymous" in boss_mail
     for member in team:
         mail = _mail_to(session, member)
         assert "not anonymous" not in mail

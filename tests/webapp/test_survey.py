@@ -239,6 +239,22 @@ def test_a_manager_shown_by_name_is_told_on_the_page_and_nobody_else_is(
         assert "Your answers are anonymous" in manager
 
 
+def test_thanks_page_counts_the_raters_other_surveys_left(session, client, open_cycle, bank):
+    _, _, team = open_cycle
+    links = [f.token_for(session, member, "manager") for member in team]
+    answer_everything(client, links[0], bank)
+    assert post(client, links[0], action="submit", section=4).status_code == 302
+    thanks = text_of(client.get(f"/s/{links[0]}"))
+    assert f"You have {len(team) - 1} more surveys to answer in this cycle" in thanks
+    assert "nothing more to do" not in thanks
+    assert "under “Manager”" in thanks  # the cycle shows the manager by name
+    assert "anonymously" not in thanks
+    for raw in links[1:]:
+        answer_everything(client, raw, bank)
+        assert post(client, raw, action="submit", section=4).status_code == 302
+    assert "There is nothing more to do" in text_of(client.get(f"/s/{links[-1]}"))
+
+
 def test_self_assessment_uses_the_self_wording(session, client, open_cycle, bank):
     _, _, team = open_cycle
     page = client.get(f"/s/{f.token_for(session, team[0], 'self')}")
@@ -376,6 +392,33 @@ def test_missing_required_item_on_submit_goes_back_to_it(session, client, link, 
     assert count_responses(session) == 0
 
 
+def test_the_final_page_counts_required_statements_left_before_submit(client, link, bank):
+    required = [i for c in bank.competencies for i in c.items if i.required]
+    assert len(required) > 1
+    first = bank.competencies[0]
+    answered = [i for i in first.items if not i.required]
+    assert post(client, link, rate(answered), section=0).status_code == 302
+    final = text_of(client.get(f"/s/{link}?section={len(bank.competencies)}"))
+    n = len(required)
+    assert f"{n} required statements still need an answer before you can submit" in final
+    in_first = sum(1 for i in first.items if i.required)
+    assert f"{len(answered)}/{len(first.items)} · {in_first} required" in final
+    for index, competency in enumerate(bank.competencies):
+        assert post(client, link, rate(competency.items), section=index).status_code == 302
+    final = text_of(client.get(f"/s/{link}?section={len(bank.competencies)}"))
+    assert "still need" not in final
+    assert " required" not in final
+
+
+def test_save_for_later_says_it_saved_and_how_to_come_back(client, link, bank):
+    first = bank.competencies[0].items[0]
+    reply = post(client, link, {f"r:{first.id}": "4"}, action="save")
+    assert reply.status_code == 302
+    page = text_of(client.get(reply.location))
+    assert "Saved. Open the link in your email any time to carry on" in page
+    assert "Saved. Open the link" not in text_of(client.get(reply.location))  # said once
+
+
 def test_submitting_with_nothing_answered_says_so_and_stores_nothing(session, client, link, bank):
     for index, competency in enumerate(bank.competencies):
         post(client, link, rate(competency.items, "na"), section=index)
@@ -458,6 +501,7 @@ def test_submit_shows_thanks_and_a_second_submit_changes_nothing(session, client
     page = client.get(f"/s/{link}")
     assert page.status_code == 200
     assert "Thank you – your feedback has been submitted" in text_of(page)
+    assert "stored anonymously" in text_of(page)
     assert 'name="r:' not in page.get_data(as_text=True)
 
     again = post(client, link, {f"c:{keep}": "Changed my mind"}, action="submit", section=4)

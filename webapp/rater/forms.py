@@ -56,6 +56,10 @@ class Section:
         return sum(1 for item in self.items if item.value is not None)
 
     @property
+    def required_missing(self) -> int:
+        return sum(1 for item in self.items if item.required and item.value is None)
+
+    @property
     def field_ids(self) -> set[str]:
         return {i.id for i in self.items} | {q.id for q in self.questions}
 

@@ -30,7 +30,11 @@ def _assignment(token: str):
 def survey(token: str):
     assignment = _assignment(token)
     if assignment.status == AssignmentStatus.SUBMITTED:
-        return render_template("rater/thanks.html", assignment=assignment)
+        return render_template(
+            "rater/thanks.html",
+            assignment=assignment,
+            left=responses.surveys_left(db.session, assignment),
+        )
     if assignment.status == AssignmentStatus.DECLINED:
         return render_template(
             "rater/declined.html", assignment=assignment, token=token, form=SurveyForm()
@@ -105,7 +109,12 @@ def save_section(token: str):
         )
         sections = survey_sections(bank, assignment, answers)
         return _render(token, assignment, sections, index, shown, checked.errors, 422, form)
-    if action == "back":
+    if action == "save":
+        flash(
+            "Saved. Open the link in your email any time to carry on where you left off.",
+            "info",
+        )
+    elif action == "back":
         index -= 1
     elif action == "next":
         index += 1
