@@ -153,3 +153,15 @@ def test_every_console_page(page, world, live_server):
     print("console pages checked:", *checked, sep="\n  ")
     assert len(checked) >= 25, checked
     assert problems == {}
+
+
+@pytest.mark.parametrize("which", ["survey", "report"])
+def test_pages_from_emailed_links_fit_a_phone(context_factory, world, which):
+    """On a 390 px wide phone nothing widens the page: wide tables scroll in their own
+    (keyboard-focusable) box."""
+    phone = context_factory(viewport={"width": 390, "height": 844}, is_mobile=True, bypass_csp=True)
+    page = phone.new_page()
+    page.goto(world[which])
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390
+    assert violations(page) == []

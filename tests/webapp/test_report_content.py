@@ -87,6 +87,17 @@ def test_trend_section_in_html_and_pdf(session, client):
     pdf_words = " ".join(pdf_text(pdf).split())
     assert "Since Spring 2026" in pdf_words
     assert "Clear rise" in pdf_words
+    # Each change reads as the difference of the two figures shown beside it.
+    import re
+
+    rows = re.findall(
+        r'<tr class="trend-[^"]*">\s*<th scope="row">[^<]*</th>\s*<td>([\d.]+)</td>\s*'
+        r"<td>([\d.]+)</td>\s*<td>([+-][\d.]+) ",
+        html,
+    )
+    assert rows
+    for before, after, change in rows:
+        assert f"{float(after) - float(before):+.1f}" == change
 
 
 def test_first_cycle_has_no_trend_section(session, client):
