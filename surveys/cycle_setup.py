@@ -218,6 +218,20 @@ def _check_anonymity(cycle: Cycle, review: Review) -> None:
             f" {cycle.threshold('peer')} answers to be shown: peer feedback will always be"
             " folded into “All others”."
         )
+    elif cycle.peer_min < cycle.threshold("peer"):
+        review.warnings.append(
+            f"A participant may have as few as {cycle.peer_min} peers but the peer group needs"
+            f" {cycle.threshold('peer')} answers to be shown: where fewer peers answer, their"
+            " feedback is folded into “All others” or, when that would single them out,"
+            " hidden. A minimum of at least the threshold (plus one or two for people who"
+            " don't answer) avoids it."
+        )
+    lowest = min(cycle.threshold(g) for g in ("peer", "direct_report", "other", "others"))
+    if lowest < 3:
+        review.warnings.append(
+            f"A threshold of {lowest} means that one rater of a group of two who shares their"
+            " own answers gives away the other's: 3 or more is safer."
+        )
     others = cycle.include_self or cycle.include_manager or cycle.include_direct_reports
     if not others and cycle.peer_max == 0:
         review.problems.append("Nobody would rate the participants: include some raters.")

@@ -251,3 +251,20 @@ def test_a_launched_cycle_is_not_reviewable_for_launch(session):
     assert cycle.state == CycleState.OPEN
     review = cycle_setup.review_cycle(session, cycle, today=TODAY)
     assert "only a draft can be launched" in review.problems[0]
+
+
+@pytest.mark.parametrize(
+    ("settings", "warned"),
+    [
+        ({"peer_min": 3, "peer_max": 4}, set()),
+        ({"peer_min": 2, "peer_max": 4}, {"as few as 2 peers"}),
+        ({"peer_min": 3, "peer_max": 4, "thresholds": {"peer": 2}}, {"threshold of 2"}),
+        ({"peer_min": 2, "peer_max": 2}, {"always be folded"}),
+    ],
+)
+def test_the_review_warns_where_the_peer_minimum_or_a_threshold_is_low(session, settings, warned):
+    _, members = f.team(session, size=6)
+    cycle = f.cycle(session, members, close_date="2027-04-01", **settings)
+    warnings = " ".join(cycle_setup.review_cycle(session, cycle, today=TODAY).warnings)
+    checks = {"as few as 2 peers", "threshold of 2", "always be folded"}
+    assert {c for c in checks if c in warnings} == warned
