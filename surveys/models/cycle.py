@@ -33,7 +33,9 @@ TRANSITIONS: dict[CycleState, set[CycleState]] = {
     CycleState.DRAFT: {CycleState.NOMINATING, CycleState.OPEN},
     CycleState.NOMINATING: {CycleState.OPEN},
     CycleState.OPEN: {CycleState.CLOSED},
-    CycleState.CLOSED: {CycleState.OPEN, CycleState.RELEASED},
+    # Never back to open: previews of a closed cycle before and after one more
+    # submission would give that rater's answers away.
+    CycleState.CLOSED: {CycleState.RELEASED},
     CycleState.RELEASED: set(),
 }
 

@@ -268,3 +268,14 @@ def test_a_single_invitation_to_a_named_manager_says_not_anonymous(session):
         ' under "Manager".'
     ) in mail
     assert "Your answers are anonymous" not in mail
+
+
+def test_a_closed_cycle_never_opens_again(session):
+    """Reports of a closed cycle can be previewed; reopening it and previewing again after
+    one more submission would give that rater's answers away."""
+    _, team = f.team(session, 3)
+    cycle = f.launched(session, team)
+    cycles.close_cycle(session, cycle)
+    with pytest.raises(IllegalTransition):
+        cycle.move_to(CycleState.OPEN)
+    assert cycle.state == CycleState.CLOSED
