@@ -619,14 +619,15 @@ def comment_groups(plan: Disclosure) -> dict[str, str | None]:
 def shuffled_comments(
     comments: Sequence[tuple[str, str]], plan: Disclosure, *, seed: int | str
 ) -> list[tuple[str, str]]:
-    """(label, text) pairs that may be shown, relabelled and in a seeded random order.
+    """(label, text) pairs that may be shown, relabelled, grouped by label (in the
+    report's group order, "All others" last) and in a seeded random order within each.
 
     ``comments`` are (group, text) pairs of one question; ``plan`` is the disclosure of
     that question (made from the counts of raters who commented). The pairs are first
     sorted by content, so the output depends only on which comments there are and on
     ``seed`` — never on submission order — and re-rendering the same report gives the
     same order. (Merely avoiding the submission order would itself leak it: with two
-    comments it would always be reversed.)
+    comments it would always be reversed.) Grouping tells nothing the labels don't.
     """
     labels = comment_groups(plan)
     kept = []
@@ -639,4 +640,6 @@ def shuffled_comments(
     kept.sort(key=lambda c: (c[1], c[0]))
     # Reproducible on purpose (same report, same order); secrecy comes from the sort above.
     random.Random(seed).shuffle(kept)  # noqa: S311
+    order = {label: k for k, label in enumerate((*GROUPS, OTHERS))}
+    kept.sort(key=lambda c: order[c[0]])  # stable: still shuffled within a label
     return kept
