@@ -203,6 +203,13 @@ class Bank:
         """Every item, in questionnaire order."""
         return tuple(item for competency in self.competencies for item in competency.items)
 
+    @property
+    def minutes_to_answer(self) -> int:
+        """What invitations promise: ~12 s a statement and a minute an open question,
+        rounded to the nearest 5 minutes (at least 5)."""
+        seconds = 12 * len(self.items) + 60 * len(self.open_questions)
+        return max(5, 5 * round(seconds / 300))
+
     @cached_property
     def _items_by_id(self) -> Mapping[str, Item]:
         return MappingProxyType({item.id: item for item in self.items})

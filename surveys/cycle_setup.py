@@ -23,6 +23,7 @@ from surveys.cycles import SettingsError, add_participants, update_cycle_setting
 from surveys.emails import privacy, render_email
 from surveys.errors import DomainError
 from surveys.models import Cycle, CycleState, Employee, NominationMode
+from surveys.responses import cycle_bank
 
 #: Stand-ins for the people and link in an email preview.
 SAMPLE_RATER = "Alex Sample"
@@ -256,6 +257,7 @@ def preview_emails(cycle: Cycle, message: str | None = None) -> list[EmailPrevie
         "participant": SAMPLE_PARTICIPANT,
         "role": "peer",
         "privacy": privacy(SAMPLE_PARTICIPANT, named=False),
+        "minutes": str(cycle_bank(cycle).minutes_to_answer),
         "link": SAMPLE_LINK,
         "deadline": cycle.close_date.strftime("%d %B %Y").lstrip("0") if cycle.close_date else "",
         "message": text or "",

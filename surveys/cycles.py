@@ -36,6 +36,7 @@ from surveys.models import (
     TokenPurpose,
 )
 from surveys.outbox import NOMINATION_KINDS, RATING_KINDS, cancel_unsent
+from surveys.responses import cycle_bank
 from surveys.tokens import issue_token, new_token
 
 log = logging.getLogger(__name__)
@@ -373,6 +374,7 @@ def _queue_rating_email(
             participant="yourself" if is_self else survey.participant_name,
             role=_role_phrase(survey.relationship),
             privacy=privacy(survey.participant_name, named=survey.named(cycle)),
+            minutes=str(cycle_bank(cycle).minutes_to_answer),
             link=link,
             deadline=_fmt(cycle.close_date),
             message=cycle.email_message or "",

@@ -16,7 +16,7 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "${message_block}"
         "You have been asked to give feedback to $participant as their $role"
         ' in the review cycle "$cycle".\n'
-        "It takes about 10 minutes. $privacy\n\n"
+        "It takes about $minutes minutes. $privacy\n\n"
         "Open your survey:\n$link\n\n"
         "The link is personal; please don't forward it.$deadline_line\n",
     ),

@@ -268,6 +268,15 @@ def test_a_single_invitation_to_a_named_manager_says_not_anonymous(session):
         ' under "Manager".'
     ) in mail
     assert "Your answers are anonymous" not in mail
+    assert "It takes about 5 minutes." in mail  # the 12-statement pulse bank
+
+
+def test_invitations_say_how_long_the_bank_takes():
+    from surveys.banks import get_bank
+
+    minutes = {k: get_bank(k).minutes_to_answer for k in ("pulse", "leadership")}
+    assert minutes["pulse"] == 5
+    assert minutes["leadership"] > minutes["pulse"]
 
 
 def test_a_closed_cycle_never_opens_again(session):
