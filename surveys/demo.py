@@ -157,7 +157,11 @@ def _answer_some(session: Session, cycle: Cycle, rng: random.Random, share: floa
             ratings[item.id] = min(bank.scale.max, max(bank.scale.min, round(value)))
         comments = {}
         if bank.open_questions and rng.random() < 0.7:
-            comments[bank.open_questions[0].id] = rng.choice(COMMENTS)
+            question, theirs, own = rng.choice(COMMENTS)
+            known = {q.id for q in bank.open_questions}
+            question = question if question in known else bank.open_questions[0].id
+            is_self = assignment.relationship == Relationship.SELF
+            comments[question] = own if is_self else theirs
         responses.save_draft(session, assignment, responses.Answers(ratings, comments))
         responses.submit(session, assignment)
 
@@ -182,12 +186,34 @@ def _chosen(assignments: Sequence[Assignment], rng: random.Random, share: float)
     return chosen
 
 
+#: (open question id, a colleague's comment, the participant's own) — the bundled banks'
+#: ``strengths`` and ``development`` questions.
 COMMENTS = [
-    "Always explains the why behind a decision, which makes it easy to follow.",
-    "Very reliable: when something is promised, it gets done.",
-    "Great at unblocking others, sometimes at the cost of their own focus time.",
-    "Asks good questions in reviews and shares credit generously.",
-    "Could share progress earlier; we sometimes learn about problems late.",
+    (
+        "strengths",
+        "Always explains the why behind a decision, which makes it easy to follow.",
+        "I explain the reasons behind my decisions so people can follow them.",
+    ),
+    (
+        "strengths",
+        "Very reliable: when something is promised, it gets done.",
+        "I keep my promises and finish what I start.",
+    ),
+    (
+        "strengths",
+        "Great at unblocking others, sometimes at the cost of their own focus time.",
+        "I unblock colleagues quickly, even when it costs me focus time.",
+    ),
+    (
+        "strengths",
+        "Asks good questions in reviews and shares credit generously.",
+        "I ask good questions in reviews and give credit where it is due.",
+    ),
+    (
+        "development",
+        "Could share progress earlier; we sometimes learn about problems late.",
+        "I could share progress earlier, before problems grow.",
+    ),
 ]
 
 
