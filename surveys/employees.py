@@ -622,10 +622,13 @@ def _cycle_errors(
             listed = [p for p in loop if p in in_rows]
             # A self-manager is reported on its own row; a loop only among stored people
             # is not this import's doing (and cannot be made by it).
+            # Every line of the loop is in error (none of them can be imported as it is).
             if len(loop) > 1 and listed:
-                row, unit, number = min((in_rows[p] for p in listed), key=lambda r: r[2])
                 chain = " → ".join(f"{p} ({name_of(p)})" for p in [*loop, loop[0]])
-                errors.append(RowError(number, row.employee_id, f"manager cycle: {chain}", unit))
+                for row, unit, number in sorted((in_rows[p] for p in listed), key=lambda r: r[2]):
+                    errors.append(
+                        RowError(number, row.employee_id, f"manager cycle: {chain}", unit)
+                    )
         done.update(path)
     return errors
 

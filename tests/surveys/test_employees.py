@@ -349,9 +349,14 @@ def test_manager_cycle_within_the_file_names_everyone_in_it(session):
             "D,Dan,dan@example.com,A,",  # hangs off the cycle, not part of it
         ),
     )
+    # Every line of the loop is in error, so none is listed "to add" in a preview.
+    chain = "manager cycle: A (Ann) → C (Cat) → B (Ben) → A (Ann)"
     assert [str(e) for e in plan.errors] == [
-        "line 3 (A): manager cycle: A (Ann) → C (Cat) → B (Ben) → A (Ann)"
+        f"line 3 (A): {chain}",
+        f"line 4 (B): {chain}",
+        f"line 5 (C): {chain}",
     ]
+    assert {r.employee_id for r in plan.to_add} == {"T", "D"}
 
 
 def test_manager_cycle_through_the_database(org):
