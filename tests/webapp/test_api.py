@@ -278,6 +278,8 @@ def test_employees_are_paged_searched_and_filtered(session, api):
     assert api.get("/employees", query_string={"page": 99}).get_json() == []
 
     found = api.get("/employees", query_string={"search": "member 2"}).get_json()
+    # ?q= as in the console's people search
+    assert api.get("/employees", query_string={"q": "member 2"}).get_json() == found
     assert found == [
         {
             "employee_id": "T2",

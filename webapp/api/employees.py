@@ -62,7 +62,7 @@ def _filtered(args: Mapping[str, Any]) -> Any:
     department = _text(args.get("department"))
     if department:
         query = query.where(func.lower(Employee.department) == department.lower())
-    return query.where(*matching(_text(args.get("search"))))
+    return query.where(*matching(_text(args.get("search") or args.get("q"))))
 
 
 def _text(value: str | None) -> str:

@@ -50,6 +50,10 @@ class EmployeeQuerySchema(_Query):
         validate=validate.Length(max=200),
         metadata={"description": "Part of a name, email, employee id or department."},
     )
+    q = fields.String(
+        validate=validate.Length(max=200),
+        metadata={"description": "Same as `search` (the console's people search uses `?q=`)."},
+    )
     department = fields.String(
         validate=validate.Length(max=120),
         metadata={"description": "Only this department (case-insensitive)."},
