@@ -98,7 +98,7 @@ _POOLED = (*(g for g in NON_SELF if g != MANAGER), OTHERS)
 
 NO_RESPONSES = "no responses"
 NOT_SHOWN_SEPARATELY = "included in others, as this cycle's settings ask"
-COMPLEMENTARY = "hidden so it can't be worked out from the other figures"
+COMPLEMENTARY = "hidden too, so a smaller group's answers can't be worked out by subtraction"
 HIDDEN_EARLIER = "hidden as in the earlier version of this report"
 
 K = TypeVar("K", bound=Hashable)
