@@ -82,9 +82,12 @@ def _image(svg: str, css_class: str, width: int, height: int, alt: str) -> Marku
 
 def _marker(shape: str, x: float, y: float, colour: str, label: str | None) -> str:
     title = f"<title>{escape(label)}</title>" if label else ""
-    if shape == "diamond":
-        pts = f"{x:.1f},{y - 6:.1f} {x + 6:.1f},{y:.1f} {x:.1f},{y + 6:.1f} {x - 6:.1f},{y:.1f}"
-        return f'<polygon points="{pts}" fill="{colour}">{title}</polygon>'
+    if shape == "diamond":  # self, drawn last: an outline, so a group's marker under it shows
+        pts = f"{x:.1f},{y - 8:.1f} {x + 8:.1f},{y:.1f} {x:.1f},{y + 8:.1f} {x - 8:.1f},{y:.1f}"
+        return (
+            f'<polygon points="{pts}" fill="none" stroke="{colour}" stroke-width="2">'
+            f"{title}</polygon>"
+        )
     if shape == "triangle":
         pts = f"{x:.1f},{y - 6:.1f} {x + 6:.1f},{y + 5:.1f} {x - 6:.1f},{y + 5:.1f}"
         return f'<polygon points="{pts}" fill="{colour}">{title}</polygon>'

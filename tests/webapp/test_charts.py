@@ -93,3 +93,22 @@ def test_fetcher_decodes_base64_data_urls_itself():
     assert (
         fetcher.fetch(f"data:text/plain;base64,{base64.b64encode(b'ok').decode()}").read() == b"ok"
     )
+
+
+def test_self_is_an_outline_drawn_last_so_an_equal_group_marker_shows(session):
+    import dataclasses
+
+    from surveys.reports import build_report
+    from tests.surveys.test_reports import build_cycle
+
+    _, participant = build_cycle(session)
+    report = build_report(session, participant)
+    first = report.competencies[0]
+    manager = next(g for g in first.groups if g.group == "manager")
+    same = dataclasses.replace(first, self_score=manager.mean)  # self and manager agree
+    report = dataclasses.replace(report, competencies=(same, *report.competencies[1:]))
+    svg = str(charts.overview_chart(report))
+    row = svg.split('class="label"')[1]  # the first row: its label, bar and markers
+    self_marker = re.search(r'<polygon [^>]*><title>Self: [^<]*</title>', row).group(0)
+    assert 'fill="none"' in self_marker
+    assert row.index("<title>Manager:") < row.index("<title>Self:")  # drawn under it
