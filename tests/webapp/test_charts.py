@@ -109,6 +109,6 @@ def test_self_is_an_outline_drawn_last_so_an_equal_group_marker_shows(session):
     report = dataclasses.replace(report, competencies=(same, *report.competencies[1:]))
     svg = str(charts.overview_chart(report))
     row = svg.split('class="label"')[1]  # the first row: its label, bar and markers
-    self_marker = re.search(r'<polygon [^>]*><title>Self: [^<]*</title>', row).group(0)
+    self_marker = re.search(r"<polygon [^>]*><title>Self: [^<]*</title>", row).group(0)
     assert 'fill="none"' in self_marker
     assert row.index("<title>Manager:") < row.index("<title>Self:")  # drawn under it
