@@ -11,7 +11,8 @@ from werkzeug.routing import IntegerConverter
 from webapp.config import from_env
 from webapp.extensions import csrf, db, limiter, login_manager, migrate
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+#: Alembic scripts ship inside the package, so ``pip install .`` can still ``db upgrade``.
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 class DatabaseInt(IntegerConverter):
