@@ -40,6 +40,17 @@ TRANSITIONS: dict[CycleState, set[CycleState]] = {
 }
 
 
+#: What to do instead, for the illegal moves people try.
+_MOVE_HINTS: dict[tuple[CycleState, CycleState], str] = {
+    (CycleState.OPEN, CycleState.RELEASED): "close it first",
+    (CycleState.NOMINATING, CycleState.CLOSED): "launch it first",
+    (CycleState.DRAFT, CycleState.CLOSED): "it was never launched",
+    (CycleState.DRAFT, CycleState.RELEASED): "launch and close it first",
+    (CycleState.NOMINATING, CycleState.RELEASED): "launch and close it first",
+    **{(s, s): f"it is already {s.value}" for s in CycleState},
+}
+
+
 class Cycle(Base):
     """A review cycle: a frozen question bank, its settings and its state."""
 
@@ -105,8 +116,10 @@ class Cycle(Base):
     def check_move(self, target: CycleState) -> None:
         """Raise IllegalTransition unless the state machine allows moving to ``target``."""
         if target not in TRANSITIONS[self.state]:
+            hint = _MOVE_HINTS.get((self.state, target))
             raise IllegalTransition(
                 f"cycle {self.name!r} is {self.state.value}; it cannot move to {target.value}"
+                + (f" ({hint})" if hint else "")
             )
 
     def move_to(self, target: CycleState) -> None:

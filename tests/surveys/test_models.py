@@ -52,3 +52,17 @@ def test_sqlite_zeroes_what_it_deletes(tmp_path):
         assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("start", "target", "hint"),
+    [
+        (CycleState.OPEN, CycleState.RELEASED, "(close it first)"),
+        (CycleState.CLOSED, CycleState.CLOSED, "(it is already closed)"),
+        (CycleState.DRAFT, CycleState.CLOSED, "(it was never launched)"),
+    ],
+)
+def test_a_refused_move_says_what_to_do_instead(start, target, hint):
+    with pytest.raises(IllegalTransition) as refused:
+        make_cycle(state=start).move_to(target)
+    assert str(refused.value).endswith(hint)
