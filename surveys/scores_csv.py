@@ -140,9 +140,11 @@ def _header(reader: Any) -> tuple[list[int], int]:
     names = [h.strip().lstrip("\ufeff").lower() for h in header]
     missing = [c for c in REQUIRED_COLUMNS if c not in names]
     if missing:
+        separator = next((c for c in ";\t|" if len(header) == 1 and c in header[0]), None)
+        hint = f"; the fields look separated by {separator!r}: use commas" if separator else ""
         raise RatingsFileError(
             f"line 1: missing column(s) {', '.join(missing)} (the header must name "
-            f"{', '.join(REQUIRED_COLUMNS)}[, competency])",
+            f"{', '.join(REQUIRED_COLUMNS)}[, competency]){hint}",
             (1,),
         )
     dupes = sorted({n for n in names if names.count(n) > 1 and n})
@@ -266,7 +268,11 @@ def _parse_slow(data: bytes) -> Parsed:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         at = 1 + data.count(b"\n", 0, exc.start)
-        raise RatingsFileError(f"line {at}: {exc}", (at,)) from None
+        raise RatingsFileError(
+            f"line {at}: the file is not UTF-8 text (byte {data[exc.start]:#04x}); save it as"
+            ' "CSV UTF-8" and try again',
+            (at,),
+        ) from None
     reader = csv.reader(io.StringIO(text, newline=""))
     positions, n_fields = _header(reader)
     codes, labels, lines = _parse_rows(reader, positions, n_fields, 1)
@@ -384,23 +390,28 @@ def _finish(
     """Validate parsed columns and build the ``Ratings``; errors name their lines."""
     if lines_all.size == 0:
         raise RatingsFileError("the file has a header but no ratings")
+    # Every kind of problem is collected before anything stops, so one run lists them all.
+    problems: list[RatingsFileError] = []
     for k, name in enumerate(("rater_id", "ratee_id", "item_id")):
         labels[k], codes[k] = _clean(labels[k], codes[k])
         empty = [i for i, x in enumerate(labels[k]) if not x]
         if empty:
-            raise _fail(f"empty {name}", _codes_lines(codes[k], empty, lines_all))
+            problems.append(_fail(f"empty {name}", _codes_lines(codes[k], empty, lines_all)))
 
     rel_lookup = np.array([parse_relationship(x) for x in labels[3]], dtype=np.int64)
     bad = [i for i, c in enumerate(rel_lookup) if c < 0]
     if bad:
-        raise _fail(
-            f"unknown relationship {labels[3][bad[0]]!r} (expected one of "
-            f"{', '.join(RELATIONSHIPS)})",
-            _codes_lines(codes[3], bad[:1], lines_all),
+        problems.append(
+            _fail(
+                f"unknown relationship {', '.join(repr(labels[3][i]) for i in bad[:5])}"
+                f" (expected one of {', '.join(RELATIONSHIPS)})",
+                _codes_lines(codes[3], bad, lines_all),
+            )
         )
     relationship = rel_lookup[codes[3]].astype(np.int8)
 
     value_lookup = np.empty(len(labels[4]))
+    not_numbers = []
     for i, text in enumerate(labels[4]):
         t = text.strip()
         if t.upper() in _NA:
@@ -409,29 +420,43 @@ def _finish(
         try:
             value_lookup[i] = float(t)
         except ValueError:
-            raise _fail(
-                f"rating {text!r} is not a number (leave it empty or write NA for not applicable)",
-                _codes_lines(codes[4], [i], lines_all),
-            ) from None
+            value_lookup[i] = np.nan
+            not_numbers.append(i)
+    if not_numbers:
+        shown = ", ".join(repr(labels[4][i]) for i in not_numbers[:5])
+        problems.append(
+            _fail(
+                f"rating {shown} is not a number (leave it empty or write NA for not applicable)",
+                _codes_lines(codes[4], not_numbers, lines_all),
+            )
+        )
     lo, hi = float(scale[0]), float(scale[1])
     out = [i for i, x in enumerate(value_lookup) if not np.isnan(x) and not lo <= x <= hi]
     if out:
         shown = ", ".join(labels[4][i].strip() for i in out[:5])
-        raise _fail(
-            f"rating(s) outside the scale {lo:g}–{hi:g}: {shown}",
-            _codes_lines(codes[4], out, lines_all),
+        problems.append(
+            _fail(
+                f"rating(s) outside the scale {lo:g}–{hi:g}: {shown}",
+                _codes_lines(codes[4], out, lines_all),
+            )
         )
+    if item_competency is not None:
+        unknown = [i for i, x in enumerate(labels[2]) if x and x not in item_competency]
+        if unknown:
+            names_ = ", ".join(repr(labels[2][i]) for i in unknown[:5])
+            problems.append(
+                _fail(
+                    f"{len(unknown)} item(s) not in the question bank: {names_}",
+                    _codes_lines(codes[2], unknown, lines_all),
+                )
+            )
+    if problems:
+        lines = sorted({line for p in problems for line in p.lines})
+        raise RatingsFileError("\n".join(str(p) for p in problems), tuple(lines))
     values = value_lookup[codes[4]]
 
     item_labels = labels[2]
     if item_competency is not None:
-        unknown = [i for i, x in enumerate(item_labels) if x not in item_competency]
-        if unknown:
-            names_ = ", ".join(repr(item_labels[i]) for i in unknown[:5])
-            raise _fail(
-                f"{len(unknown)} item(s) not in the question bank: {names_}",
-                _codes_lines(codes[2], unknown, lines_all),
-            )
         comp_labels = [str(item_competency[x]) for x in item_labels]
         comp_ids = list(dict.fromkeys(comp_labels))
         index = {c: k for k, c in enumerate(comp_ids)}

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from scoring import Ratings, score_ratings
+from scoring import RELATIONSHIPS, Ratings, score_ratings
 from surveys import scores_csv
 from surveys.scores_csv import (
     SCORES_COLUMNS,
@@ -82,6 +82,27 @@ def test_bad_rows_are_reported_with_line_numbers(tmp_path, body, message):
     with pytest.raises(RatingsFileError) as info:
         read_ratings_csv(write(tmp_path, HEADER + body))
     assert message in str(info.value)
+
+
+def test_every_kind_of_bad_row_is_reported_in_one_run(tmp_path):
+    """Fixing one line per run is no way to clean a file: each kind of problem is listed,
+    each with its lines."""
+    body = (
+        "a,x,q1,boss,4,C1\n"  # line 2
+        "b,x,q1,peer,six,C1\n"  # line 3
+        "c,x,q1,peer,9,C1\n"  # line 4
+        ",x,q1,peer,3,C1\n"  # line 5
+        "d,x,q1,peer,4,C1\n"  # line 6: fine
+    )
+    with pytest.raises(RatingsFileError) as info:
+        read_ratings_csv(write(tmp_path, HEADER + body))
+    assert str(info.value).splitlines() == [
+        "line 5: empty rater_id",
+        "line 2: unknown relationship 'boss' (expected one of " + ", ".join(RELATIONSHIPS) + ")",
+        "line 3: rating 'six' is not a number (leave it empty or write NA for not applicable)",
+        "line 4: rating(s) outside the scale 1–5: 9",
+    ]
+    assert info.value.lines == (2, 3, 4, 5)
 
 
 def test_blank_lines_are_skipped_and_later_lines_still_counted(tmp_path):
@@ -164,7 +185,7 @@ def test_wrong_field_counts_and_bad_utf8_in_a_large_file(tmp_path):
     with pytest.raises(RatingsFileError, match=f"^lines {n_lines + 1}, {n_lines + 2}: expected 6"):
         read_ratings_csv(path)
     path.write_bytes(text.encode() + b"p1,p\xff,q0,peer,3,C0\n")
-    with pytest.raises(RatingsFileError, match=f"^line {n_lines + 1}: 'utf-8' codec"):
+    with pytest.raises(RatingsFileError, match=f"^line {n_lines + 1}: the file is not UTF-8 text"):
         read_ratings_csv(path)
 
 
@@ -264,3 +285,13 @@ def test_score_csv_with_a_bank(tmp_path):
     )
     with pytest.raises(RatingsFileError, match="unknown question bank"):
         score_csv(write(tmp_path, "".join(lines)), tmp_path / "s.csv", bank="no-such-bank")
+
+
+def test_latin1_and_semicolon_files_say_what_to_do(tmp_path):
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes((HEADER + "a,Jürgen,q1,peer,4,C1\n").encode("latin-1"))
+    with pytest.raises(RatingsFileError, match=r'line 2: the file is not UTF-8 .* "CSV UTF-8"'):
+        read_ratings_csv(latin1)
+    semicolons = write(tmp_path, HEADER.replace(",", ";") + "a;x;q1;peer;4;C1\n")
+    with pytest.raises(RatingsFileError, match="separated by ';': use commas"):
+        read_ratings_csv(semicolons)

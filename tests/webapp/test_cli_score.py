@@ -107,3 +107,12 @@ def test_registered_in_the_feedback360_group(tmp_path, ratings_csv):
     result = CliRunner().invoke(main, ["score", str(ratings_csv), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert out.exists()
+
+
+def test_out_may_not_be_the_ratings_file_itself(tmp_path, ratings_csv):
+    before = ratings_csv.read_bytes()
+    for out in (str(ratings_csv), str(tmp_path / "." / "ratings.csv")):
+        result = CliRunner().invoke(command, [str(ratings_csv), "--out", out])
+        assert result.exit_code == 2
+        assert "is the ratings file itself" in result.output
+    assert ratings_csv.read_bytes() == before

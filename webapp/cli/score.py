@@ -69,6 +69,8 @@ def command(
 
     if not scale_min < scale_max:
         raise BadInput(f"--scale-min ({scale_min:g}) must be below --scale-max ({scale_max:g})")
+    if out.resolve() == ratings.resolve():
+        raise BadInput(f"--out {out} is the ratings file itself: choose another file")
     try:
         summary = score_csv(
             ratings,
@@ -78,8 +80,8 @@ def command(
             method=method,
             scale=(scale_min, scale_max),
         )
-    except RatingsFileError as exc:
-        raise BadInput(f"{ratings}: {exc}") from None
+    except RatingsFileError as exc:  # one line per kind of problem, each with its lines
+        raise BadInput("\n".join(f"{ratings}: {line}" for line in str(exc).splitlines())) from None
     except OSError as exc:
         raise BadInput(str(exc)) from None
     for note in summary["warnings"]:
