@@ -114,7 +114,7 @@ def render(
 
 
 @command.command("accept-late")
-@click.option("--cycle", "cycle_id", required=True, type=int, help="Closed or released cycle id.")
+@click.option("--cycle", "cycle_id", required=True, type=int, help="Released cycle id.")
 @click.option("--participant", required=True, help="Employee id of the person rated.")
 @click.option("--rater", required=True, help="Employee id of the late rater.")
 @click.argument("answers_file", type=click.File("r", encoding="utf-8"))
