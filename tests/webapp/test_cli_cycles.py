@@ -145,3 +145,41 @@ def test_dev_pages_answer_only_this_machine(client, runner):
     assert client.get("/dev/outbox").status_code == 200
     remote = client.get("/dev/outbox", environ_overrides={"REMOTE_ADDR": "192.0.2.7"})
     assert remote.status_code == 404
+
+
+def test_create_takes_a_custom_bank_by_key_or_a_bank_file(runner, session, tmp_path):
+    """A bank uploaded in the console, or a YAML file that `banks validate` passed."""
+    from surveys import bank_store
+    from surveys.banks import bundled_bank_paths
+
+    _, _team = f.team(session, 4)
+    text = bundled_bank_paths()["pulse"].read_text(encoding="utf-8")
+    custom = bank_store.with_key(text, "our_pulse")
+    bank_store.save_bank(session, custom)
+    session.commit()
+    by_key = runner.invoke(
+        args=["cycles", "create", "A", "--bank", "our_pulse", "--participants", "T1"]
+    )
+    assert by_key.exit_code == 0, by_key.output
+    path = tmp_path / "file_pulse.yaml"
+    path.write_text(bank_store.with_key(text, "file_pulse"), encoding="utf-8")
+    by_file = runner.invoke(
+        args=["cycles", "create", "B", "--bank", str(path), "--participants", "T1"]
+    )
+    assert by_file.exit_code == 0, by_file.output
+    assert [c.bank_key for c in session.scalars(select(Cycle).order_by(Cycle.id))] == [
+        "our_pulse",
+        "file_pulse",
+    ]
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("key: x\n", encoding="utf-8")
+    refused = runner.invoke(
+        args=["cycles", "create", "C", "--bank", str(broken), "--participants", "T1"]
+    )
+    assert refused.exit_code == 1
+    assert "broken.yaml" in refused.output
+    unknown = runner.invoke(
+        args=["cycles", "create", "D", "--bank", "nope", "--participants", "T1"]
+    )
+    assert unknown.exit_code == 1
+    assert "nope" in unknown.output

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
+from pathlib import Path
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from surveys import assignments, cycles, releases, status
-from surveys.banks import BankError, UnknownBankError, get_bank
+from surveys import assignments, bank_store, cycles, releases, status
+from surveys.banks import BankError, UnknownBankError, load_bank
 from surveys.errors import DomainError
 from surveys.models import Cycle, Employee, Relationship
 from webapp.extensions import db
@@ -73,7 +74,11 @@ def _participants(spec: str) -> list[Employee]:
 @command.command("create")
 @click.argument("name")
 @click.option(
-    "--bank", "bank_key", required=True, help="Question bank key (feedback360 banks list)."
+    "--bank",
+    "bank_key",
+    required=True,
+    help="Question bank: a key (feedback360 banks list, or a bank uploaded in the console)"
+    " or a YAML file.",
 )
 @click.option(
     "--participants",
@@ -128,7 +133,12 @@ def create(
 ):
     """Create a draft cycle NAME from a bank (the bank is frozen into the cycle)."""
     with _unit_of_work(BankError, UnknownBankError):
-        bank = get_bank(bank_key)
+        # A YAML file (checked as `banks validate` does), or a bundled or custom bank's key.
+        path = Path(bank_key)
+        if path.suffix in (".yaml", ".yml") and path.is_file():
+            bank = load_bank(path)
+        else:
+            bank = bank_store.get_bank(db.session, bank_key)
         parsed = dict(_threshold(t) for t in thresholds)
         cycle = cycles.create_cycle(
             db.session,
