@@ -253,6 +253,12 @@ def launch_cycle(
         raise IllegalTransition(
             f"cycle {cycle.name!r} is {cycle.state.value}; only a new cycle launches"
         )
+    if cycle.close_date is not None and cycle.close_date < now.date():
+        # The worker closes a cycle the day after its close date: it would close at once.
+        raise DomainError(
+            f"the close date {cycle.close_date.isoformat()} has passed: set a later one first"
+            " (console: the cycle's settings)"
+        )
     plan = build_assignments(session, cycle)
     if plan.short and not allow_short:
         raise DomainError(
@@ -374,7 +380,11 @@ def _queue_rating_email(
             participant="yourself" if is_self else survey.participant_name,
             role=_role_phrase(survey.relationship),
             privacy=privacy(survey.participant_name, named=survey.named(cycle)),
-            minutes=str(cycle_bank(cycle).minutes_to_answer),
+            **(
+                {"minutes": str(cycle_bank(cycle).minutes_to_answer)}
+                if template == "invite"
+                else {}
+            ),
             link=link,
             deadline=_fmt(cycle.close_date),
             message=cycle.email_message or "",

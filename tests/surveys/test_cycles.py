@@ -288,3 +288,13 @@ def test_a_closed_cycle_never_opens_again(session):
     with pytest.raises(IllegalTransition):
         cycle.move_to(CycleState.OPEN)
     assert cycle.state == CycleState.CLOSED
+
+
+def test_a_cycle_whose_close_date_has_passed_does_not_launch(session):
+    """The worker would close it (and cancel every invitation) within a minute."""
+    _, team = f.team(session, 4)
+    cycle = f.cycle(session, team, close_date="2020-01-01")
+    with pytest.raises(DomainError, match="the close date 2020-01-01 has passed"):
+        cycles.launch_cycle(session, cycle, base_url=f.BASE_URL)
+    assert cycle.state == CycleState.DRAFT
+    assert session.scalar(select(func.count(OutboxMessage.id))) == 0

@@ -32,7 +32,9 @@ TODAY = date(2026, 3, 10)
 @pytest.fixture
 def open_cycle(session):
     _, people = f.team(session, 4)
-    cycle = f.launched(session, people, close_date="2026-03-20")
+    cycle = f.launched(session, people)
+    cycle.close_date = date(2026, 3, 20)  # launched before it (these tests' TODAY)
+    session.commit()
     return cycle
 
 
