@@ -15,11 +15,22 @@ class ConfigError(RuntimeError):
     """A setting is missing or unsafe; start-up stops with this message."""
 
 
+ENV_NAMES = ("development", "production")
+
+
+def _is_production(env: dict[str, str]) -> bool:
+    """FEEDBACK360_ENV: a typo must not quietly run production as development."""
+    name = env.get("FEEDBACK360_ENV", "development").strip().lower() or "development"
+    if name not in ENV_NAMES:
+        raise ConfigError(f"FEEDBACK360_ENV must be one of {', '.join(ENV_NAMES)}, not {name!r}")
+    return name == "production"
+
+
 def from_env(instance_path: str | Path, env: dict[str, str] | None = None) -> dict:
     """Build the Flask config mapping from environment variables."""
     env = dict(os.environ if env is None else env)
     instance = Path(instance_path)
-    production = env.get("FEEDBACK360_ENV", "development") == "production"
+    production = _is_production(env)
     config = {
         "ENV_NAME": "production" if production else "development",
         "SECRET_KEY": env.get("SECRET_KEY", DEV_SECRET),
@@ -64,7 +75,7 @@ def log_settings(env: dict[str, str] | None = None) -> dict[str, str]:
     any app exists.
     """
     env = dict(os.environ if env is None else env)
-    production = env.get("FEEDBACK360_ENV", "development") == "production"
+    production = _is_production(env)
     fmt = env.get("LOG_FORMAT", "json" if production else "text").strip().lower()
     level = env.get("LOG_LEVEL", "INFO").strip().upper()
     if fmt not in LOG_FORMATS:

@@ -170,6 +170,12 @@ def test_log_format_defaults_to_json_in_production_and_text_in_development():
         log_settings({"LOG_LEVEL": "chatty"})
     with pytest.raises(ConfigError, match="OUTBOX_CLAIM_SECONDS must be a whole number"):
         from_env("/tmp", {"OUTBOX_CLAIM_SECONDS": "0"})
+    # A typo in the environment's name must not quietly run production as development.
+    with pytest.raises(ConfigError, match="FEEDBACK360_ENV must be one of development, production"):
+        from_env("/tmp", {"FEEDBACK360_ENV": "prod"})
+    with pytest.raises(ConfigError, match="FEEDBACK360_ENV"):
+        log_settings({"FEEDBACK360_ENV": "prod"})
+    assert from_env("/tmp", {"FEEDBACK360_ENV": " Development "})["ENV_NAME"] == "development"
 
 
 # -- gunicorn ---------------------------------------------------------------------------

@@ -53,7 +53,7 @@ def create_command(
         db.session.commit()
     except AccountError as error:
         db.session.rollback()
-        click.echo(f"error: {error}", err=True)
+        click.echo(f"Error: {error}", err=True)
         ctx.exit(1)
     click.echo(f"Created {user.role.value} account {user.email} ({user.name}).")
 
