@@ -108,7 +108,7 @@ def submit_nominations(
     nominees = _check_nominees(session, participant, nominee_ids)
     cycle = participant.cycle
     if cycle.approval_required and participant.nominations_approved_at is not None:
-        raise DomainError("your manager has already approved your list; ask them to change it")
+        raise DomainError("Your manager has already approved your list; ask them to change it.")
     manager = participant.employee.manager
     needs_approval = cycle.approval_required and manager is not None and manager.active
     status = NominationStatus.PROPOSED if needs_approval else NominationStatus.APPROVED

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from types import SimpleNamespace
 
 import pytest
@@ -217,3 +218,33 @@ def test_searching_keeps_everyone_ticked_so_far(client, org):
     assert ticked[org.sue.id] is False
     assert client.get(f"/n/{org.link}").status_code == 200
     assert not any(listed(client.get(f"/n/{org.link}")).values())  # nothing was saved
+
+
+def test_the_pages_say_where_the_list_stands(app, session, client, org):
+    """Before: the deadline. Proposed: with the manager, still editable. Approved: the
+    participant sees the final list and no form; the manager sees when they approved."""
+
+    def text(reply):
+        return " ".join(re.sub(r"<[^>]+>", " ", reply.get_data(as_text=True)).split())
+
+    org.cycle.nomination_deadline = date(2099, 3, 6)
+    session.commit()
+    first = text(client.get(f"/n/{org.link}"))
+    assert "Please choose by 6 March 2099." in first
+    assert "with your manager" not in first
+    bea, cal, dan = org.peers
+    assert nominate(client, org, [bea, cal]).status_code == 302
+    proposed = text(client.get(f"/n/{org.link}"))
+    assert "Your list is with your manager for approval. You can still change it" in proposed
+    (approve_link,) = f.links(session, "a")
+    manager = app.test_client()
+    assert "Please approve by 6 March 2099." in text(manager.get(f"/a/{approve_link}"))
+    ids = [str(cal.id), str(dan.id)]
+    assert manager.post(f"/a/{approve_link}", data={"nominee": ids}).status_code == 302
+    approved = client.get(f"/n/{org.link}")
+    assert "Your manager approved your list on" in text(approved)
+    assert listed(approved) == {}  # no form to change it
+    assert "Cal" in text(approved)
+    assert "Dan" in text(approved)
+    assert "Bea" not in text(approved)
+    assert "You approved this list on" in text(manager.get(f"/a/{approve_link}"))
