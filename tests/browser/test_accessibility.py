@@ -134,13 +134,19 @@ def test_sign_in_page(page, live_server):
     assert violations(page) == []
 
 
+CLIPPED_TABLES = (
+    "[...document.querySelectorAll('.admin-table-wrap, .table-scroll')]"
+    ".filter(e => e.scrollWidth > e.clientWidth + 1).length"
+)
+
+
 def test_every_console_page(page, world, live_server):
     page.goto(f"{live_server.url}/admin/login")
     page.get_by_label("Email").fill(ADMIN_EMAIL)
     page.get_by_label("Password").fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(re.compile(r"/admin/?$"))
-    checked, problems = [], {}
+    checked, problems, clipped = [], {}, []
     for path in console_pages(live_server.app, world["ids"]):
         # Downloads (a bank's YAML, CSV exports) are not pages.
         head = page.request.get(live_server.url + path)
@@ -150,9 +156,13 @@ def test_every_console_page(page, world, live_server):
         checked.append(path)
         if found := violations(page):
             problems[path] = found
+        # On a 1280 px screen no console table hides columns behind a scroll bar.
+        if page.evaluate(CLIPPED_TABLES):
+            clipped.append(path)
     print("console pages checked:", *checked, sep="\n  ")
     assert len(checked) >= 25, checked
     assert problems == {}
+    assert clipped == []
 
 
 @pytest.mark.parametrize("which", ["survey", "report"])
