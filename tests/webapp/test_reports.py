@@ -277,7 +277,7 @@ def test_cli_renders_a_released_cycle_from_its_frozen_reports(session, runner, t
     args = ["reports", "render", "--cycle", str(cycle.id), "--out", str(tmp_path)]
     first = runner.invoke(args=args)
     assert "1 written, 0 unchanged, 0 failed" in first.output, first.output
-    before = pdf_text((tmp_path / f"participant-{participant.id}.pdf").read_bytes())
+    before = pdf_text((tmp_path / f"report-{participant.employee.external_id}.pdf").read_bytes())
     assert "Version 1" in before
     for a in late:
         accept_late_response(session, a, all_items(participant, 1))
@@ -288,7 +288,7 @@ def test_cli_renders_a_released_cycle_from_its_frozen_reports(session, runner, t
     session.commit()
     third = runner.invoke(args=args)
     assert "1 written, 0 unchanged, 0 failed" in third.output, third.output
-    assert "Version 2" in pdf_text((tmp_path / f"participant-{participant.id}.pdf").read_bytes())
+    assert "Version 2" in pdf_text((tmp_path / f"report-{participant.employee.external_id}.pdf").read_bytes())
 
 
 def test_cli_reports_a_failing_participant_and_goes_on(session, runner, tmp_path, monkeypatch):

@@ -62,7 +62,7 @@ def test_two_workers_render_valid_pdfs_report_a_failure_and_rerun_skips(app, ses
     assert error.startswith("RuntimeError: forced failure")
     assert sum(ticks) == 3
     for p in participants:
-        pdf = tmp_path / f"participant-{p.id}.pdf"
+        pdf = tmp_path / f"report-{p.employee.external_id}.pdf"
         if p.id == bad.id:
             assert not pdf.exists()
             continue
@@ -230,10 +230,17 @@ def test_a_hanging_render_fails_that_participant_of_the_cycle_only(
     assert (pid, name) == (stuck.id, "Stuck Renderer")
     assert error == "Timeout: timed out after 8 s; its worker was stopped"
     assert sorted(result.rendered) == sorted(p.id for p in participants[1:])
-    assert not (tmp_path / f"participant-{stuck.id}.pdf").exists()
+    assert not (tmp_path / f"report-{stuck.employee.external_id}.pdf").exists()
 
     # Fixed: the re-run renders only the one that failed.
     monkeypatch.setattr(webapp.pdf, "render_pdf", real)
     again = _render(app, cycle, tmp_path)
     assert again.rendered == [stuck.id]
     assert sorted(again.skipped) == sorted(p.id for p in participants[1:])
+
+
+def test_pdf_names_follow_the_employee_id_and_stay_safe_and_distinct():
+    used: set[str] = set()
+    assert batch.pdf_name("E001", 7, used) == "report-E001.pdf"
+    assert batch.pdf_name("../etc/x y", 8, used) == "report-.._etc_x_y.pdf"
+    assert batch.pdf_name("e001", 9, used) == "report-e001-9.pdf"  # same file on macOS/Windows

@@ -31,6 +31,7 @@ import gc
 import multiprocessing
 import os
 import signal
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -328,6 +329,19 @@ def up_to_date(target: Path, digest: str) -> bool:
     return target.exists() and stamp.exists() and stamp.read_text().strip() == digest
 
 
+def pdf_name(employee_id: str, participant_id: int, used: set[str]) -> str:
+    """``report-<employee id>.pdf`` (characters unsafe in a file name become ``_``); the
+    participant's row id is added if two employee ids come out the same."""
+    name = f"report-{_UNSAFE.sub('_', employee_id)}.pdf"
+    if name.lower() in used:
+        name = name.removesuffix(".pdf") + f"-{participant_id}.pdf"
+    used.add(name.lower())
+    return name
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
 def prepare_jobs(
     session: Session, cycle: Cycle, folder: Path, result: BatchResult
 ) -> Iterator[Job | None]:
@@ -345,9 +359,10 @@ def prepare_jobs(
     released = cycle.state == CycleState.RELEASED
     scored = None if released else score_cycle(session, cycle)
     versions = latest_versions(session, participants) if released else {}
+    used: set[str] = set()
     for participant in participants:
         name = participant.employee.name
-        target = folder / f"participant-{participant.id}.pdf"
+        target = folder / pdf_name(participant.employee.external_id, participant.id, used)
         try:
             if scored is not None:
                 report = build_report(session, participant, cycle_scores=scored)
