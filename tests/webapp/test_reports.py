@@ -288,7 +288,9 @@ def test_cli_renders_a_released_cycle_from_its_frozen_reports(session, runner, t
     session.commit()
     third = runner.invoke(args=args)
     assert "1 written, 0 unchanged, 0 failed" in third.output, third.output
-    assert "Version 2" in pdf_text((tmp_path / f"report-{participant.employee.external_id}.pdf").read_bytes())
+    assert "Version 2" in pdf_text(
+        (tmp_path / f"report-{participant.employee.external_id}.pdf").read_bytes()
+    )
 
 
 def test_cli_reports_a_failing_participant_and_goes_on(session, runner, tmp_path, monkeypatch):

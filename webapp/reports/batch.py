@@ -30,8 +30,8 @@ import contextlib
 import gc
 import multiprocessing
 import os
-import signal
 import re
+import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
