@@ -676,12 +676,9 @@ def test_comments_merged_in_the_first_version_stay_under_all_others(session):
     assert {label for label, _ in group.comments} == {"All others"}
 
 
-@pytest.mark.parametrize("late", ["other", "peer"])
-def test_a_late_rater_alone_in_the_comments_is_refused(session, late):
-    """Version 1 shows four peers' comments. Three late raters all answer, but only one
-    writes a comment: version 2's comments minus version 1's would be that one rater's
-    words (and, for late "other" raters, the group version 2 merges into "All others").
-    Comment questions are compared between versions like items."""
+def _released_with_four_peer_comments(session):
+    """Released: four of seven peers answered, each with a comment; three "other" raters
+    and three peers left to answer late. (participant, peers, others, bank)"""
     participant, peers, others = _team_with_outsiders(session, peers=7, outsiders=3)
     bank = cycle_bank(participant.cycle)
     for k, a in enumerate(peers[:4]):
@@ -689,6 +686,16 @@ def test_a_late_rater_alone_in_the_comments_is_refused(session, late):
     cycles.close_cycle(session, participant.cycle)
     release_cycle(session, participant.cycle, base_url=f.BASE_URL)
     session.commit()
+    return participant, peers, others, bank
+
+
+@pytest.mark.parametrize("late", ["other", "peer"])
+def test_a_late_rater_alone_in_the_comments_is_refused(session, late):
+    """Version 1 shows four peers' comments. Three late raters all answer, but only one
+    writes a comment: version 2's comments minus version 1's would be that one rater's
+    words (and, for late "other" raters, the group version 2 merges into "All others").
+    Comment questions are compared between versions like items."""
+    participant, peers, others, bank = _released_with_four_peer_comments(session)
     first = report_from_json(latest_version(session, participant).data)
     assert {label for g in first.comments for label, _ in g.comments} == {"Peers"}
     question = bank.open_questions[0].id
@@ -701,13 +708,7 @@ def test_a_late_rater_alone_in_the_comments_is_refused(session, late):
 
 
 def test_late_comments_from_enough_raters_are_released(session):
-    participant, peers, _ = _team_with_outsiders(session, peers=7, outsiders=3)
-    bank = cycle_bank(participant.cycle)
-    for k, a in enumerate(peers[:4]):
-        _submit(session, a, {i.id: 4 for i in bank.items}, f"Peer comment {k}")
-    cycles.close_cycle(session, participant.cycle)
-    release_cycle(session, participant.cycle, base_url=f.BASE_URL)
-    session.commit()
+    participant, peers, _, bank = _released_with_four_peer_comments(session)
     question = bank.open_questions[0].id
     for k, a in enumerate(peers[4:]):
         accept_late_response(
