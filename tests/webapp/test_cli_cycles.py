@@ -95,6 +95,16 @@ def test_demo_is_idempotent_and_prints_open_links(runner, session):
     assert session.scalar(select(func.count(Cycle.id))) == 2
     assert session.scalar(select(func.count(Response.id))) == responses
     assert session.scalar(select(func.count(OutboxMessage.id))) > 0
+    assert "Close and release the autumn cycle" in second.output
+    autumn = session.scalar(select(Cycle).where(Cycle.name == DEMO))
+    autumn.state = CycleState.CLOSED
+    session.commit()
+    assert "Release the autumn cycle" in runner.invoke(args=["demo"]).output
+    autumn.state = CycleState.RELEASED
+    session.commit()
+    released = runner.invoke(args=["demo"]).output
+    assert "Both demo cycles are released" in released
+    assert "release the autumn" not in released.lower()
 
 
 def test_dev_outbox_page_lists_clickable_links(client, runner):

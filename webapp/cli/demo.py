@@ -15,7 +15,7 @@ from surveys.demo import (
     load_demo,
     report_links,
 )
-from surveys.models import Cycle
+from surveys.models import Cycle, CycleState
 from webapp.extensions import db
 
 
@@ -24,7 +24,7 @@ from webapp.extensions import db
 def command():
     """Load 16 demo employees and an open review cycle (idempotent), then print links.
 
-    About 60% of the surveys are already answered so `feedback360 cycles status` has
+    About 70% of the surveys are already answered so `feedback360 cycles status` has
     something to show; the rest wait in the outbox for you to fill in.
     """
     base_url = current_app.config["BASE_URL"]
@@ -53,10 +53,16 @@ def command():
                 f"\nA released report from {earlier.name!r}, as {name} opens it from their"
                 f" email:\n    {links[name]}"
             )
-        click.echo(
-            "Close and release the open cycle in the console to see its reports, with the"
-            " change since spring."
-        )
+        if cycle.state == CycleState.RELEASED:
+            click.echo(
+                f"Both demo cycles are released: their reports are in {base_url}/dev/outbox."
+            )
+        else:
+            verb = "Release" if cycle.state == CycleState.CLOSED else "Close and release"
+            click.echo(
+                f"{verb} the autumn cycle in the console to see its reports, with the change"
+                " since spring."
+            )
     if development:
         click.echo(
             f"\nHR console: {base_url}/admin/  sign in as {DEMO_ADMIN_EMAIL}"
