@@ -48,6 +48,7 @@ from surveys.models import (
 from surveys.models.response import new_response_id
 from surveys.reports import (
     GROUP_LABELS,
+    UNMATCHED_COMMENTS,
     CycleScores,
     ReportData,
     build_report,
@@ -446,11 +447,18 @@ def next_version(
         raise DomainError(f"cannot re-release {name}'s report (version {latest.version}): {reason}")
     carry = carried_from(latest.report, latest.response_counts, participant)
     report = build_report(session, participant, cycle_scores=cycle_scores, carry=carry)
-    after, labels = published_cells(report)
+    after, labels = published_cells(report, participant)
     thresholds = {g: cycle.threshold(g) for g in (*RELATIONSHIPS, OTHERS)}
     for old in earlier:
+        before = published_cells(old.report, participant)[0]
+        if UNMATCHED_COMMENTS in before:
+            raise DomainError(
+                f"cannot re-release {name}'s report: the comments of version {old.version}"
+                " can't be matched to their questions any more (was the participant renamed?),"
+                " so a new version could show a late comment by comparison"
+            )
         reason = version_change_refusal(
-            published_cells(old.report)[0],
+            before,
             after,
             thresholds,
             show_manager=cycle.show_manager,

@@ -64,6 +64,7 @@ from surveys.responses import cycle_bank
 
 __all__ = [
     "GROUP_LABELS",
+    "UNMATCHED_COMMENTS",
     "Carried",
     "CommentGroup",
     "CompetencyReport",
@@ -468,9 +469,7 @@ def carried_from(
         for competency in earlier.competencies
         for item in competency.items
     }
-    bank = cycle_bank(participant.cycle)
-    first_name = (participant.employee.name.split() or [""])[0]
-    by_text = {q.text("others", first_name): q.id for q in bank.open_questions}
+    by_text = _question_ids_by_text(participant)
     comments: dict[str, frozenset[str]] = {}
     unmatched = False
     for group in earlier.comments:
@@ -485,11 +484,26 @@ def carried_from(
     return Carried(counts, items, comments, unmatched)
 
 
+def _question_ids_by_text(participant: Participant) -> dict[str, str]:
+    """Open question id by its text as the participant's reports show it (reports frozen
+    before question ids were kept name their comment groups by text only)."""
+    bank = cycle_bank(participant.cycle)
+    first_name = (participant.employee.name.split() or [""])[0]
+    return {q.text("others", first_name): q.id for q in bank.open_questions}
+
+
+#: The cell of comment groups that could not be matched to a question (see
+#: :func:`published_cells`): nothing can be compared for them.
+UNMATCHED_COMMENTS = "comments:?"
+
+
 def _shown(groups: Sequence[GroupScore], others: GroupScore | None) -> set[str]:
     return {g.group for g in groups} | ({"others"} if others is not None else set())
 
 
-def published_cells(report: ReportData) -> tuple[dict[str, Published], dict[str, str]]:
+def published_cells(
+    report: ReportData, participant: Participant
+) -> tuple[dict[str, Published], dict[str, str]]:
     """What each cell of ``report`` publishes (for comparing versions), and its label.
 
     The response counts, every item and every comment question (its commenters per
@@ -512,8 +526,13 @@ def published_cells(report: ReportData) -> tuple[dict[str, Published], dict[str,
             cells[key] = _published(item.groups, item.others)
             labels[key] = f"item “{item.text}”"
     group_of = {label: g for g, label in GROUP_LABELS.items()}
+    by_text = _question_ids_by_text(participant)
     for question in report.comments:
-        key = f"comments:{question.question_id or question.question}"
+        # Keyed by question id, read from the text in versions frozen before ids were
+        # kept; a group matching no question (participant renamed since) gets
+        # UNMATCHED_COMMENTS, which the caller must treat as not comparable.
+        question_id = question.question_id or by_text.get(question.question)
+        key = f"comments:{question_id}" if question_id else UNMATCHED_COMMENTS
         per_label = Counter(group_of[label] for label, _ in question.comments)
         merged = per_label.pop("others", None)
         per_label.pop("self", None)

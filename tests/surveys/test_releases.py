@@ -707,6 +707,45 @@ def test_a_late_rater_alone_in_the_comments_is_refused(session, late):
     assert latest_version(session, participant).version == 1
 
 
+def _frozen_without_question_ids(session, participant):
+    """Rewrite the latest version as versions were frozen before question ids were kept."""
+    version = latest_version(session, participant)
+    data = json.loads(json.dumps(version.data))
+    for group in data["comments"]:
+        group.pop("question_id", None)
+    version.data = data
+    session.commit()
+
+
+@pytest.mark.parametrize("late", ["other", "peer"])
+def test_a_late_comment_is_refused_next_to_a_version_frozen_before_question_ids(session, late):
+    participant, peers, others, bank = _released_with_four_peer_comments(session)
+    _frozen_without_question_ids(session, participant)
+    question = bank.open_questions[0].id
+    for k, a in enumerate(others if late == "other" else peers[4:]):
+        said = {question: "Only I wrote something"} if k == 0 else {}
+        accept_late_response(session, a, Answers({i.id: 2 for i in bank.items}, said))
+    with pytest.raises(DomainError, match=r"comments on .* changed by 1 rater"):
+        releases.rerelease_participant(session, participant, base_url=f.BASE_URL)
+
+
+def test_comments_that_no_longer_match_a_question_refuse_the_re_release(session):
+    """Renamed since: the earlier version's comment groups (named by text only) match no
+    question, so nothing can be compared and the re-release is refused."""
+    participant, peers, _, bank = _released_with_four_peer_comments(session)
+    _frozen_without_question_ids(session, participant)
+    participant.employee.name = "Renamed Person"
+    session.commit()
+    question = bank.open_questions[0].id
+    for k, a in enumerate(peers[4:]):
+        accept_late_response(
+            session, a, Answers({i.id: 2 for i in bank.items}, {question: f"L{k}"})
+        )
+    with pytest.raises(DomainError, match="can't be matched to their questions"):
+        releases.rerelease_participant(session, participant, base_url=f.BASE_URL)
+    assert latest_version(session, participant).version == 1
+
+
 def test_late_comments_from_enough_raters_are_released(session):
     participant, peers, _, bank = _released_with_four_peer_comments(session)
     question = bank.open_questions[0].id
