@@ -271,6 +271,8 @@ class ReportData:
     version: int | None = None
     #: ISO date (``YYYY-MM-DD``) the version was released.
     released_on: str | None = None
+    #: The cycle asked the participant for a self-assessment (``Cycle.include_self``).
+    self_asked: bool = True
 
     @property
     def released_label(self) -> str | None:
@@ -282,10 +284,14 @@ class ReportData:
 
     @property
     def colleagues_hidden(self) -> bool:
-        """Colleagues answered but "All others" shows nowhere: too few to show any of it
-        (only a manager shown by name may appear)."""
+        """Colleagues answered but no figure of theirs shows anywhere, neither "All others"
+        nor a group (a manager shown by name aside)."""
+
+        def shown(groups: Sequence[GroupScore], others: GroupScore | None) -> bool:
+            return others is not None or any(g.group != "manager" for g in groups)
+
         return self.responded > 0 and not any(
-            c.others is not None or any(i.others is not None for i in c.items)
+            shown(c.groups, c.others) or any(shown(i.groups, i.others) for i in c.items)
             for c in self.competencies
         )
 
@@ -707,6 +713,7 @@ def build_report(
         how_to_read=_how_to_read(bank, thresholds, confidence),
         confidence=confidence,
         trend=trend,
+        self_asked=cycle.include_self,
     )
 
 
@@ -850,7 +857,7 @@ def _pooled(
     out: dict[str, _Pool] = {}
     for group in (*RELATIONSHIPS, "others"):
         members = [g for g in RELATIONSHIPS if g != "self"] if group == "others" else [group]
-        shown = set(published_in({i: plans[i] for i in item_ids}, group))
+        shown = published_in({i: plans[i] for i in item_ids}, group)  # in item order
         cells = [(i, g) for i in shown for g in members]
         values = [v for i, g in cells for v in answers.values.get(i, {}).get(g, ())]
         raters = {r for i, g in cells for r in answers.raters.get(i, {}).get(g, ())}
@@ -1162,7 +1169,8 @@ def _how_to_read(bank: Bank, thresholds: Mapping[str, int], confidence: float) -
         "Under “Answers (low → high)” the bar counts the answers from all others at each "
         "point of the scale, lowest first; the rows beneath give the same counts for each "
         "group shown on its own.",
-        "Comments are shown word for word, in random order, without names.",
+        "Comments are shown word for word, without names, grouped by rater group and in"
+        " random order within each group.",
     )
 
 

@@ -193,3 +193,15 @@ def test_create_takes_a_custom_bank_by_key_or_a_bank_file(runner, session, tmp_p
     )
     assert unknown.exit_code == 1
     assert "nope" in unknown.output
+
+
+def test_create_with_a_mistyped_bank_file_says_the_file_is_missing(runner, session, tmp_path):
+    _, _team = f.team(session, 4)
+    session.commit()
+    missing = tmp_path / "nope.yaml"
+    result = runner.invoke(
+        args=["cycles", "create", "X", "--bank", str(missing), "--participants", "T1"]
+    )
+    assert result.exit_code == 1
+    assert "unknown question bank" not in result.output
+    assert "nope.yaml" in result.output

@@ -206,3 +206,51 @@ def test_a_report_whose_colleagues_are_all_hidden_says_it_shows_the_managers_vie
     with app.test_request_context():
         text = visible_text(report_html(report))
     assert "so this report shows your manager's view and your own." in text
+
+
+def test_a_group_shown_on_its_own_is_not_called_hidden(session):
+    """With a stricter "All others" threshold than the peers' one, three peers show as
+    Peers while "All others" stays hidden: the report must not say nothing is shown."""
+    from sqlalchemy import select
+
+    from surveys.models import Assignment
+    from surveys.reports import build_report
+
+    _, team = f.team(session, 4)
+    cycle = f.launched(
+        session,
+        team[:1],
+        peer_min=3,
+        peer_max=3,
+        include_manager=False,
+        thresholds={"others": 5},
+    )
+    participant = cycle.participants[0]
+    for a in session.scalars(select(Assignment).where(Assignment.participant_id == participant.id)):
+        _answer(session, a, 4)
+    report = build_report(session, participant)
+    assert any(g.group == "peer" for g in report.competencies[0].groups)
+    assert report.competencies[0].others is None
+    assert not report.colleagues_hidden
+
+
+def test_a_cycle_without_self_assessments_does_not_blame_the_participant(session, app):
+    from sqlalchemy import select
+
+    from surveys.models import Assignment
+    from surveys.reports import build_report
+    from webapp.reports.render import report_html
+
+    _, team = f.team(session, 4)
+    cycle = f.launched(session, team[:1], peer_min=3, peer_max=3, include_self=False)
+    participant = cycle.participants[0]
+    for a in session.scalars(select(Assignment).where(Assignment.participant_id == participant.id)):
+        _answer(session, a, 4)
+    report = build_report(session, participant)
+    assert not report.self_asked
+    with app.test_request_context():
+        text = visible_text(report_html(report))
+    assert "This cycle did not include a self-assessment." in text
+    assert "This cycle did not include a self-assessment, so there is no view of your own" in text
+    assert "You did not complete" not in text
+    assert "was not completed" not in text

@@ -244,3 +244,6 @@ def test_pdf_names_follow_the_employee_id_and_stay_safe_and_distinct():
     assert batch.pdf_name("E001", 7, used) == "report-E001.pdf"
     assert batch.pdf_name("../etc/x y", 8, used) == "report-.._etc_x_y.pdf"
     assert batch.pdf_name("e001", 9, used) == "report-e001-9.pdf"  # same file on macOS/Windows
+    names = [batch.pdf_name(e, p, used) for e, p in (("a_b-3", 1), ("a_b", 2), ("a/b", 3))]
+    names += [batch.pdf_name(e, p, used) for e, p in (("ab-3", 4), ("AB", 3), ("ab", 3))]
+    assert len({n.lower() for n in names}) == len(names)

@@ -37,13 +37,19 @@ def _create_app():
 
 
 @contextmanager
-def _plain_errors() -> Iterator[None]:
-    """Mistakes in the setup, said in one line (``Error: …``, exit 1), not a traceback."""
+def _plain_errors(*, loading: bool = False) -> Iterator[None]:
+    """Mistakes in the setup, said in one line (``Error: …``, exit 1), not a traceback.
+
+    ``loading``: the app is being made, so a missing module is the database driver."""
     try:
         yield
     except ConfigError as error:
         raise click.ClickException(str(error)) from error
-    except (sa.exc.NoSuchModuleError, ModuleNotFoundError) as error:
+    except sa.exc.NoSuchModuleError as error:
+        raise click.ClickException(f"DATABASE_URL: {error}") from error
+    except ModuleNotFoundError as error:
+        if not loading:
+            raise
         raise click.ClickException(f"DATABASE_URL: {error}") from error
     except (sa.exc.OperationalError, sa.exc.ProgrammingError) as error:
         orig = error.orig
@@ -59,7 +65,7 @@ def _plain_errors() -> Iterator[None]:
 
 class _Group(FlaskGroup):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        with _plain_errors():  # loading the app reads the configuration
+        with _plain_errors(loading=True):  # loading the app reads the configuration
             return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context):  # type: ignore[no-untyped-def]

@@ -135,7 +135,7 @@ def create(
     with _unit_of_work(BankError, UnknownBankError):
         # A YAML file (checked as `banks validate` does), or a bundled or custom bank's key.
         path = Path(bank_key)
-        if path.suffix in (".yaml", ".yml") and path.is_file():
+        if path.suffix.lower() in (".yaml", ".yml"):  # a file, even a mistyped one
             bank = load_bank(path)
         else:
             bank = bank_store.get_bank(db.session, bank_key)

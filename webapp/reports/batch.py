@@ -332,9 +332,11 @@ def up_to_date(target: Path, digest: str) -> bool:
 def pdf_name(employee_id: str, participant_id: int, used: set[str]) -> str:
     """``report-<employee id>.pdf`` (characters unsafe in a file name become ``_``); the
     participant's row id is added if two employee ids come out the same."""
-    name = f"report-{_UNSAFE.sub('_', employee_id)}.pdf"
-    if name.lower() in used:
-        name = name.removesuffix(".pdf") + f"-{participant_id}.pdf"
+    base = f"report-{_UNSAFE.sub('_', employee_id)}"
+    name, k = f"{base}.pdf", 0
+    while name.lower() in used:  # case-insensitive file systems too
+        k += 1
+        name = f"{base}-{participant_id}.pdf" if k == 1 else f"{base}-{participant_id}-{k}.pdf"
     used.add(name.lower())
     return name
 
