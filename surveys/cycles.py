@@ -380,11 +380,7 @@ def _queue_rating_email(
             participant="yourself" if is_self else survey.participant_name,
             role=_role_phrase(survey.relationship),
             privacy=privacy(survey.participant_name, named=survey.named(cycle)),
-            **(
-                {"minutes": str(cycle_bank(cycle).minutes_to_answer)}
-                if template == "invite"
-                else {}
-            ),
+            **({"minutes": _minutes(cycle)} if kind == "invite" else {}),
             link=link,
             deadline=_fmt(cycle.close_date),
             message=cycle.email_message or "",
@@ -404,9 +400,15 @@ def _queue_rating_email(
         count=str(len(lines)),
         listing=listing,
         privacy=privacy_many(named=any(survey.named(cycle) for survey, _ in lines)),
+        **({"minutes": _minutes(cycle)} if kind == "invite" else {}),
         deadline=_fmt(cycle.close_date),
         message=cycle.email_message or "",
     )
+
+
+def _minutes(cycle: Cycle) -> str:
+    """How long one survey takes, for invitations (reminders don't say)."""
+    return str(cycle_bank(cycle).minutes_to_answer)
 
 
 def _role_phrase(relationship: Relationship) -> str:

@@ -25,7 +25,8 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "Hello $name,\n\n"
         "${message_block}"
         'As part of the review cycle "$cycle" you are asked to rate yourself.'
-        " Your colleagues are rating you on the same questions.\n\n"
+        " Your colleagues are rating you on the same questions; it takes about"
+        " $minutes minutes.\n\n"
         "Open your self-assessment:\n$link\n\n"
         "The link is personal; please don't forward it.$deadline_line\n",
     ),
@@ -34,7 +35,7 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "Hello $name,\n\n"
         "${message_block}"
         'In the review cycle "$cycle" you are asked to give feedback to $count people.'
-        " Each link opens one short survey. $privacy\n\n"
+        " Each link opens one short survey of about $minutes minutes. $privacy\n\n"
         "$listing\n\n"
         "The links are personal; please don't forward them.$deadline_line\n",
     ),

@@ -42,6 +42,12 @@ class Assignment(Base):
     rater: Mapped[Employee] = orm.relationship()
 
     @property
+    def shown_by_name(self) -> bool:
+        """A manager whose answers the cycle's reports show as "Manager": not anonymous,
+        and every page and email must say so."""
+        return self.relationship == Relationship.MANAGER and self.cycle.show_manager
+
+    @property
     def is_done(self) -> bool:
         return self.status in (AssignmentStatus.SUBMITTED, AssignmentStatus.DECLINED)
 

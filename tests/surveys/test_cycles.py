@@ -246,6 +246,7 @@ def test_a_manager_shown_by_name_is_not_promised_anonymity(session, show_manager
     f.launched(session, team, show_manager=show_manager)
     boss_mail = _mail_to(session, boss)
     assert boss_mail.count("/s/") == 4
+    assert "one short survey of about 5 minutes" in boss_mail  # the pulse bank
     if show_manager:
         assert boss_mail.count("(as their manager, not anonymous)") == 4
         assert 'except where you answer as a manager (marked "not anonymous" below)' in boss_mail

@@ -217,12 +217,14 @@ def test_page_says_whom_you_rate_in_which_role_with_others_wording(client, link,
 
 @pytest.mark.parametrize("show_manager", [True, False])
 def test_a_manager_shown_by_name_is_told_on_the_page_and_nobody_else_is(
-    session, client, open_cycle, show_manager
+    session, client, open_cycle, bank, show_manager
 ):
     cycle, _, team = open_cycle
     cycle.show_manager = show_manager
     session.commit()
-    manager = text_of(client.get(f"/s/{f.token_for(session, team[0], 'manager')}"))
+    manager_link = f.token_for(session, team[0], "manager")
+    manager = text_of(client.get(f"/s/{manager_link}"))
+    last_page = text_of(client.get(f"/s/{manager_link}?section={len(bank.competencies)}"))
     peer = text_of(client.get(f"/s/{f.token_for(session, team[0], 'peer', rater=team[1])}"))
     assert "not anonymous" not in peer
     assert "Your answers are anonymous" in peer  # the footer
@@ -234,6 +236,10 @@ def test_a_manager_shown_by_name_is_told_on_the_page_and_nobody_else_is(
             "your answers appear in the report under “Manager”: they are not anonymous" in manager
         )
         assert "Your answers are anonymous" not in manager
+        assert "anonymously" not in last_page
+        assert "mixed with other comments" not in last_page
+        assert "your answers are final and appear in the report under “Manager”" in last_page
+        assert "labelled “Manager”" in last_page
     else:
         assert "not anonymous" not in manager
         assert "Your answers are anonymous" in manager
