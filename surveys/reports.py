@@ -676,15 +676,27 @@ def build_report(
     top = tuple(ranks[:k_top])
     bottom = tuple(sorted(ranks[len(ranks) - k_top :], key=lambda r: r.mean)) if k_top else ()
 
-    # Notes for what no figure of the report shows (an item may show a group the response
-    # counts merge, e.g. where the group that would have been singled out skipped it).
+    # Notes for every group that responded but is not counted on its own: where it shows
+    # instead (an item may show a group the response counts merge, e.g. where the group
+    # that would have been singled out skipped it), or that it shows nowhere.
     shown_somewhere = {g for plan in item_plans.values() for g in plan.shown}
-    merged_notes = tuple(
-        f"{GROUP_LABELS[g]}: counted in “All others” only ({overall_plan.reasons[g]})"
-        for g in RELATIONSHIPS
-        if g in overall_plan.reasons and response_counts[g] > 0 and g not in shown_somewhere
-    )
     others_somewhere = any(plan.others_shown for plan in item_plans.values())
+
+    def merged_note(g: str) -> str:
+        reason = overall_plan.reasons[g]
+        if g in shown_somewhere:
+            where = "shown on its own only on the statements where that is safe"
+        elif others_somewhere:
+            where = "counted in “All others” only"
+        else:
+            where = "not shown"
+        return f"{GROUP_LABELS[g]}: {where} ({reason})"
+
+    merged_notes = tuple(
+        merged_note(g)
+        for g in RELATIONSHIPS
+        if g in overall_plan.reasons and response_counts[g] > 0
+    )
     if responded and not overall_plan.others_shown and not others_somewhere:
         merged_notes += (f"All others: {overall_plan.reasons['others']}",)
     trend = _trend(session, participant, (*competencies, *([overall] if overall else [])))

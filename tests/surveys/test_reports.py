@@ -419,8 +419,8 @@ def test_a_competency_figure_says_when_it_leaves_out_statements_a_group_answered
         html = report_html(report)
     figure = next(g for g in (*c.groups, c.others) if g and g.partial)
     assert f"{figure.mean:.1f}†" in html
-    assert "† Leaves out statements where too few of this group answered" in html
-    assert "† Leaves out the statements below where too few of that group answered" in html
+    assert "† Leaves out statements where this group's answers can't be shown" in html
+    assert "† Leaves out the statements below where that group's answers can't be shown" in html
     # Where the headline is the plain mean, the detail does not call it adjusted.
     summaries = [s.split("</p>", 1)[0] for s in html.split('<p class="summary">')[1:]]
     assert len(summaries) == len(report.competencies)
@@ -452,3 +452,36 @@ def test_intervals_are_shown_cut_at_the_ends_of_the_scale(session, app):
             for low, high in re.findall(r"runs from ([\d.]+) to ([\d.]+)", line):
                 assert report.scale_min <= float(low) <= float(high) <= report.scale_max
     assert past  # the sample reaches intervals past the scale
+
+
+def test_each_note_says_where_a_group_not_counted_on_its_own_shows(session):
+    """A group the response counts fold away is either shown on some statements, counted
+    in "All others" only, or not shown: the note says which, and the report agrees."""
+    from surveys.reports import GROUP_LABELS
+
+    seen = set()
+    cycle = f.generated_cycle(session, 3, size=10, na=0.4)
+    scored = score_cycle(session, cycle)
+    for participant in cycle.participants:
+        report = build_report(session, participant, cycle_scores=scored)
+        items = [i for c in report.competencies for i in c.items]
+        on_items = {g.group for i in items for g in i.groups}
+        others_anywhere = any(i.others for i in items)
+        for note in report.merged_notes:
+            label, _, rest = note.partition(": ")
+            group = next((g for g, name in GROUP_LABELS.items() if name == label), None)
+            if group in (None, "others"):
+                continue
+            if rest.startswith("shown on its own only on the statements"):
+                assert group in on_items
+                seen.add("some")
+            elif rest.startswith("counted in “All others” only"):
+                assert group not in on_items
+                assert others_anywhere
+                seen.add("others")
+            else:
+                assert rest.startswith("not shown")
+                assert group not in on_items
+                assert not others_anywhere
+                seen.add("none")
+    assert seen  # the sample has notes to check

@@ -111,7 +111,7 @@ def test_release_page_says_which_groups_are_folded_away(app, client):
     sign_in(app, client)
     page = client.get(f"/admin/cycles/{data.id}/release").get_data(as_text=True)
     row = page.split(data.participant.name, 1)[1].split("</tr>")[0]
-    assert "Peers: counted in “All others” only" in row
+    assert "Peers: not shown (fewer than 3 responses)" in row  # All others is hidden too
     assert "Peers (" not in row
 
 
