@@ -224,8 +224,8 @@ def _check_anonymity(cycle: Cycle, review: Review) -> None:
             f"A participant may have as few as {cycle.peer_min} peers but the peer group needs"
             f" {cycle.threshold('peer')} answers to be shown: where fewer peers answer, their"
             " feedback is folded into “All others” or, when that would single them out,"
-            " hidden. A minimum of at least the threshold (plus one or two for people who"
-            " don't answer) avoids it."
+            " hidden. Set the minimum to at least the threshold, plus one or two for people"
+            " who don't answer."
         )
     lowest = min(cycle.threshold(g) for g in ("peer", "direct_report", "other", "others"))
     if lowest < 3:

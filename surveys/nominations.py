@@ -127,6 +127,11 @@ def submit_nominations(
             cycle=cycle.name,
             participant=participant.employee.name,
             link=f"{base_url}/a/{raw}",
+            deadline=(
+                cycle.nomination_deadline.strftime("%d %B %Y").lstrip("0")
+                if cycle.nomination_deadline
+                else ""
+            ),
         )
         session.flush()
     return needs_approval

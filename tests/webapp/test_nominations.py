@@ -237,12 +237,17 @@ def test_the_pages_say_where_the_list_stands(app, session, client, org):
     proposed = text(client.get(f"/n/{org.link}"))
     assert "Your list is with your manager for approval. You can still change it" in proposed
     (approve_link,) = f.links(session, "a")
+    (email,) = approval_emails(session, org)
+    assert "Please respond by 6 March 2099." in email.body
     manager = app.test_client()
     assert "Please approve by 6 March 2099." in text(manager.get(f"/a/{approve_link}"))
     ids = [str(cal.id), str(dan.id)]
     assert manager.post(f"/a/{approve_link}", data={"nominee": ids}).status_code == 302
     approved = client.get(f"/n/{org.link}")
     assert "Your manager approved your list on" in text(approved)
+    assert "Please choose by" not in text(approved)
+    assert "Your answers are anonymous" not in text(approved)  # nobody answers anything here
+    assert "Save the changed list" in text(manager.get(f"/a/{approve_link}"))
     assert listed(approved) == {}  # no form to change it
     assert "Cal" in text(approved)
     assert "Dan" in text(approved)
