@@ -121,6 +121,20 @@ def _answer(session, assignment, value):
     responses.submit(session, assignment)
 
 
+def _everyone_answered(session, **settings):
+    """The report of T Member 1 (of a team of four) after every rater answered 4."""
+    from sqlalchemy import select
+
+    from surveys.models import Assignment
+    from surveys.reports import build_report
+
+    _, team = f.team(session, 4)
+    participant = f.launched(session, team[:1], **settings).participants[0]
+    for a in session.scalars(select(Assignment).where(Assignment.participant_id == participant.id)):
+        _answer(session, a, 4)
+    return build_report(session, participant)
+
+
 def test_blind_spots_say_why_nothing_could_be_compared(session, app):
     """ "Within the noise" only where the report shows self next to all others; otherwise
     it says what is missing: the self-assessment, or colleagues' figures."""
@@ -189,18 +203,9 @@ def test_blind_spots_within_the_noise_where_both_views_are_shown(session, app):
 
 
 def test_a_report_whose_colleagues_are_all_hidden_says_it_shows_the_managers_view(session, app):
-    from sqlalchemy import select
-
-    from surveys.models import Assignment
-    from surveys.reports import build_report
     from webapp.reports.render import report_html
 
-    _, team = f.team(session, 4)
-    cycle = f.launched(session, team[:1], peer_min=2, peer_max=2, show_manager=True)
-    participant = cycle.participants[0]
-    for a in session.scalars(select(Assignment).where(Assignment.participant_id == participant.id)):
-        _answer(session, a, 4)
-    report = build_report(session, participant)
+    report = _everyone_answered(session, peer_min=2, peer_max=2, show_manager=True)
     assert report.colleagues_hidden
     assert report.manager_shown
     with app.test_request_context():
@@ -211,42 +216,18 @@ def test_a_report_whose_colleagues_are_all_hidden_says_it_shows_the_managers_vie
 def test_a_group_shown_on_its_own_is_not_called_hidden(session):
     """With a stricter "All others" threshold than the peers' one, three peers show as
     Peers while "All others" stays hidden: the report must not say nothing is shown."""
-    from sqlalchemy import select
-
-    from surveys.models import Assignment
-    from surveys.reports import build_report
-
-    _, team = f.team(session, 4)
-    cycle = f.launched(
-        session,
-        team[:1],
-        peer_min=3,
-        peer_max=3,
-        include_manager=False,
-        thresholds={"others": 5},
+    report = _everyone_answered(
+        session, peer_min=3, peer_max=3, include_manager=False, thresholds={"others": 5}
     )
-    participant = cycle.participants[0]
-    for a in session.scalars(select(Assignment).where(Assignment.participant_id == participant.id)):
-        _answer(session, a, 4)
-    report = build_report(session, participant)
     assert any(g.group == "peer" for g in report.competencies[0].groups)
     assert report.competencies[0].others is None
     assert not report.colleagues_hidden
 
 
 def test_a_cycle_without_self_assessments_does_not_blame_the_participant(session, app):
-    from sqlalchemy import select
-
-    from surveys.models import Assignment
-    from surveys.reports import build_report
     from webapp.reports.render import report_html
 
-    _, team = f.team(session, 4)
-    cycle = f.launched(session, team[:1], peer_min=3, peer_max=3, include_self=False)
-    participant = cycle.participants[0]
-    for a in session.scalars(select(Assignment).where(Assignment.participant_id == participant.id)):
-        _answer(session, a, 4)
-    report = build_report(session, participant)
+    report = _everyone_answered(session, peer_min=3, peer_max=3, include_self=False)
     assert not report.self_asked
     with app.test_request_context():
         text = visible_text(report_html(report))
