@@ -35,6 +35,7 @@ from surveys.models import (
     Relationship,
     TokenPurpose,
 )
+from surveys.models.assignment import shown_by_name
 from surveys.outbox import NOMINATION_KINDS, RATING_KINDS, cancel_unsent
 from surveys.responses import cycle_bank
 from surveys.tokens import issue_token, new_token
@@ -322,7 +323,7 @@ class _Survey:
 
     def named(self, cycle: Cycle) -> bool:
         """Whether the report shows this rater's answers as theirs ("Manager")."""
-        return self.relationship == Relationship.MANAGER and cycle.show_manager
+        return shown_by_name(self.relationship, cycle)
 
     def listing_name(self, cycle: Cycle) -> str:
         if self.relationship == Relationship.SELF:

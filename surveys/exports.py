@@ -34,6 +34,7 @@ from surveys.reports import (
     CycleScores,
     ReportData,
     build_report,
+    cut_interval,
     report_scores_from_json,
     score_cycle,
 )
@@ -290,7 +291,7 @@ def _participant_rows(
             # The report's interval is the headline score ± z·se, shown cut at the ends
             # of the scale (the report does the same).
             se = (high - low) / (2 * z)
-            low, high = max(low, report.scale_min), min(high, report.scale_max)
+            low, high = cut_interval(low, high, (report.scale_min, report.scale_max))
         # A partial cell's headline is the pooled mean (the model's score would carry
         # answers the report hides), so it has no adjusted score to export.
         adjusted = (

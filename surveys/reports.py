@@ -80,6 +80,7 @@ __all__ = [
     "TrendRow",
     "build_report",
     "carried_from",
+    "cut_interval",
     "earlier_report",
     "published_cells",
     "report_from_json",
@@ -220,6 +221,11 @@ class TrendRow:
     #: "Clear rise", "Clear drop" or "Within noise".
     label: str
 
+    @property
+    def shown_change(self) -> float:
+        """The change of the figures as shown (3.44 → 4.76 reads 3.4 → 4.8: +1.4)."""
+        return round(self.after, 1) - round(self.before, 1)
+
 
 @dataclass(frozen=True)
 class Trend:
@@ -295,6 +301,12 @@ class ReportData:
             for c in self.competencies
         )
 
+    def shown_interval(self, row: CompetencyReport) -> tuple[float, float] | None:
+        """``row``'s interval as shown (:func:`cut_interval`), None without one."""
+        if row.ci_low is None or row.ci_high is None:
+            return None
+        return cut_interval(row.ci_low, row.ci_high, (self.scale_min, self.scale_max))
+
     @property
     def manager_shown(self) -> bool:
         return any(g.group == "manager" for c in self.competencies for g in c.groups)
@@ -308,6 +320,11 @@ class ReportData:
             or any(i.self_value is not None and i.others is not None for i in c.items)
             for c in self.competencies
         )
+
+
+def cut_interval(low: float, high: float, scale: tuple[int, int]) -> tuple[float, float]:
+    """An interval as reports and exports show it: cut at the ends of the scale."""
+    return max(low, scale[0]), min(high, scale[1])
 
 
 def _day_label(iso: str | None) -> str | None:
@@ -1123,10 +1140,11 @@ def _reliability(
     low, high = overall.ci_low, overall.ci_high
     if low is not None and high is not None:
         # Shown cut at the ends of the scale, as the overview table shows it.
+        shown = cut_interval(low, high, scale)
         precision = (
             f"; the {round(scores.confidence * 100)}% interval runs from"
-            f" {max(low, scale[0]):.1f} to {min(high, scale[1]):.1f}"
-            + (f" (±{(high - low) / 2:.1f})." if scale[0] <= low and high <= scale[1] else ".")
+            f" {shown[0]:.1f} to {shown[1]:.1f}"
+            + (f" (±{(high - low) / 2:.1f})." if shown == (low, high) else ".")
         )
     else:
         precision = "; there are too few ratings to say how precise it is."

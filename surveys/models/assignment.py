@@ -45,11 +45,17 @@ class Assignment(Base):
     def shown_by_name(self) -> bool:
         """A manager whose answers the cycle's reports show as "Manager": not anonymous,
         and every page and email must say so."""
-        return self.relationship == Relationship.MANAGER and self.cycle.show_manager
+        return shown_by_name(self.relationship, self.cycle)
 
     @property
     def is_done(self) -> bool:
         return self.status in (AssignmentStatus.SUBMITTED, AssignmentStatus.DECLINED)
+
+
+def shown_by_name(relationship: Relationship, cycle: Cycle) -> bool:
+    """Whether reports show a rater of this relationship by name: the manager, where the
+    cycle shows the manager's view on its own (``Cycle.show_manager``)."""
+    return relationship == Relationship.MANAGER and cycle.show_manager
 
 
 class AccessToken(Base):
