@@ -73,6 +73,7 @@ __all__ = [
     "RereleaseOutcome",
     "abandon_release",
     "accept_late_response",
+    "hold_report",
     "latest_version",
     "latest_versions",
     "release_cycle",
@@ -81,6 +82,7 @@ __all__ = [
     "rerelease_cycle",
     "rerelease_participant",
     "rerelease_refusal",
+    "share_report",
 ]
 
 
@@ -88,6 +90,8 @@ __all__ = [
 class ReleaseSummary:
     reports: int
     emails: int
+    #: Reports frozen but held back until HR shares them (:func:`share_report`).
+    held: int = 0
 
 
 def release_cycle(
@@ -95,8 +99,10 @@ def release_cycle(
 ) -> ReleaseSummary:
     """closed → released: freeze every report as version 1 and email each participant a link.
 
-    Destroys the cycle's pseudonym key, so responses can never again be linked to a rater
-    (DESIGN §3). The cycle is scored once for all participants.
+    A report HR holds back (:func:`hold_report`) is frozen with the others, but its link
+    goes out only when HR shares it (:func:`share_report`). Destroys the cycle's pseudonym
+    key, so responses can never again be linked to a rater (DESIGN §3). The cycle is
+    scored once for all participants.
     """
     lock_cycle(session, cycle)
     cycle.check_move(CycleState.RELEASED)
@@ -116,11 +122,44 @@ def release_cycle(
     cycle.pseudonym_key = None
     cycle.release_started_at = cycle.release_error = None
     session.flush()
-    for participant in cycle.participants:
+    sent = [p for p in cycle.participants if not p.report_held]
+    for participant in sent:
         _send_link(session, participant, base_url=base_url)
     session.flush()
     n = len(cycle.participants)
-    return ReleaseSummary(reports=n, emails=n)
+    return ReleaseSummary(reports=n, emails=len(sent), held=n - len(sent))
+
+
+def hold_report(session: Session, participant: Participant, held: bool = True) -> None:
+    """Hold ``participant``'s report back at release (or stop holding it).
+
+    For a report someone should go through with the participant first. Only before the
+    release: a released report's link is out (a held one is sent with :func:`share_report`).
+    """
+    cycle = participant.cycle
+    lock_cycle(session, cycle)
+    if cycle.state == CycleState.RELEASED:
+        raise DomainError(
+            f"the reports of {cycle.name!r} are released; a held report is sent by sharing it"
+        )
+    if release_running(cycle):
+        raise DomainError("the release of this cycle is under way")
+    participant.report_held = held
+    session.flush()
+
+
+def share_report(session: Session, participant: Participant, *, base_url: str) -> None:
+    """Send a held report's link: the participant reads their latest released version."""
+    cycle = participant.cycle
+    if cycle.state != CycleState.RELEASED:
+        raise DomainError(
+            f"cycle {cycle.name!r} is {cycle.state.value}; a report is shared after the release"
+        )
+    if not participant.report_held:
+        raise DomainError(f"{participant.employee.name}'s report link has already been sent")
+    participant.report_held = False
+    _send_link(session, participant, base_url=base_url)
+    session.flush()
 
 
 def _write_out(session: Session, rows: list[ReportVersion]) -> None:
@@ -409,8 +448,9 @@ def rerelease_participant(
         session, participant, report, earlier[-1].version + 1, counts, now or utcnow()
     )
     session.flush()
-    _send_link(session, participant, base_url=base_url, version=version.version)
-    session.flush()
+    if not participant.report_held:  # a held report's link goes out when HR shares it
+        _send_link(session, participant, base_url=base_url, version=version.version)
+        session.flush()
     return version
 
 

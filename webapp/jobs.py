@@ -210,12 +210,13 @@ def release_reports(cycle_id: int, user_id: int | None) -> dict[str, int]:
             summary = releases.release_cycle(
                 session, cycle, base_url=current_app.config["BASE_URL"]
             )
+            counts = {"reports": summary.reports, "emails": summary.emails, "held": summary.held}
             audit.record(
                 session,
                 actor or "system",
                 "cycle.release",
                 f"cycle {cycle.id} {cycle.name}",
-                {"reports": summary.reports, "emails": summary.emails},
+                counts,
             )
             session.commit()
         except DomainError as error:
@@ -224,7 +225,7 @@ def release_reports(cycle_id: int, user_id: int | None) -> dict[str, int]:
         except Exception:
             _release_failed(session, cycle_id, RELEASE_FAILED)
             raise
-    return {"reports": summary.reports, "emails": summary.emails}
+    return counts
 
 
 def _release_failed(session: Session, cycle_id: int, reason: str) -> None:

@@ -11,6 +11,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -144,6 +145,9 @@ class Participant(Base):
     employee_id: Mapped[int] = mapped_column(ForeignKey("employees.id"), index=True)
     nominations_submitted_at: Mapped[datetime | None]
     nominations_approved_at: Mapped[datetime | None]
+    #: HR holds this report back at release (say, for a coach to go through it first): it
+    #: is frozen with the others but its link goes out only when HR shares it.
+    report_held: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     cycle: Mapped[Cycle] = relationship(back_populates="participants")
     employee: Mapped[Employee] = relationship()

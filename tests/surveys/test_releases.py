@@ -759,3 +759,79 @@ def test_late_comments_from_enough_raters_are_released(session):
     assert sorted(text for _, text in group.comments) == sorted(
         [*(f"Peer comment {k}" for k in range(4)), "L0", "L1", "L2"]
     )
+
+
+# -- holding a report back at release -------------------------------------------------------
+
+
+def _report_emails(session):
+    return session.scalars(
+        select(OutboxMessage).where(OutboxMessage.kind == "report").order_by(OutboxMessage.id)
+    ).all()
+
+
+def test_a_held_report_is_frozen_at_release_but_its_link_waits_until_shared(session):
+    cycle, _ = build_cycle(session, participants=3)
+    cycles.close_cycle(session, cycle)
+    held, *others = sorted(cycle.participants, key=lambda p: p.id)
+    releases.hold_report(session, held)
+    summary = release_cycle(session, cycle, base_url=f.BASE_URL)
+    session.commit()
+
+    assert (summary.reports, summary.emails, summary.held) == (3, 2, 1)
+    assert latest_version(session, held).version == 1  # frozen like the others
+    assert sorted(m.to_address for m in _report_emails(session)) == sorted(
+        p.employee.email for p in others
+    )
+    tokens = session.scalars(select(AccessToken).where(AccessToken.purpose == TokenPurpose.REPORT))
+    assert held.id not in {t.participant_id for t in tokens}  # no link opens it yet
+
+    releases.share_report(session, held, base_url=f.BASE_URL)
+    session.commit()
+    last = _report_emails(session)[-1]
+    assert last.to_address == held.employee.email
+    assert "updated" not in last.body  # the first link they get
+    (token,) = [t for k, t in f.LINK.findall(last.body) if k == "r"]
+    assert resolve_token(session, token, TokenPurpose.REPORT).participant_id == held.id
+    assert not held.report_held
+    with pytest.raises(DomainError, match="already been sent"):
+        releases.share_report(session, held, base_url=f.BASE_URL)
+
+
+def test_holding_back_can_be_undone_before_release_and_not_after(session):
+    cycle, participant = build_cycle(session)
+    releases.hold_report(session, participant)
+    releases.hold_report(session, participant, held=False)
+    cycles.close_cycle(session, cycle)
+    with pytest.raises(DomainError, match="shared after the release"):
+        releases.share_report(session, participant, base_url=f.BASE_URL)
+    summary = release_cycle(session, cycle, base_url=f.BASE_URL)
+    assert (summary.emails, summary.held) == (1, 0)
+    with pytest.raises(DomainError, match="are released; a held report is sent by sharing it"):
+        releases.hold_report(session, participant)
+    assert not participant.report_held
+
+
+def test_hold_refused_while_the_release_is_under_way(session):
+    cycle, participant = build_cycle(session)
+    cycles.close_cycle(session, cycle)
+    releases.request_release(session, cycle)
+    with pytest.raises(DomainError, match="release of this cycle is under way"):
+        releases.hold_report(session, participant)
+    assert not participant.report_held
+
+
+def test_a_held_report_re_released_before_sharing_sends_nothing_until_shared(session):
+    cycle, participant = build_cycle(session)
+    cycles.close_cycle(session, cycle)
+    releases.hold_report(session, participant)
+    release_cycle(session, cycle, base_url=f.BASE_URL)
+    for value in (1, 1, 1):
+        late_response(session, participant, "peer", value)
+    assert rerelease_participant(session, participant, base_url=f.BASE_URL).version == 2
+    assert _report_emails(session) == []
+    releases.share_report(session, participant, base_url=f.BASE_URL)
+    (message,) = _report_emails(session)
+    (token,) = [t for k, t in f.LINK.findall(message.body) if k == "r"]
+    access = resolve_token(session, token, TokenPurpose.REPORT)
+    assert latest_version(session, access.participant_id).version == 2

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from surveys import cycles, exports, releases
 from surveys.errors import DomainError
-from surveys.models import AccessToken, Cycle, CycleState, OutboxMessage, Response
+from surveys.models import AccessToken, Cycle, CycleState, OutboxMessage, Participant, Response
 from surveys.scores_csv import SCORES_COLUMNS
 from surveys.tokens import hash_token
 from tests import factories as f
@@ -292,7 +292,7 @@ def test_release_to_all_emails_every_participant_a_report_link(app, client, clos
     assert sorted(_report_emails(app)) == ["t1@example.com", "t2@example.com"]
     assert set(_report_links(app)) == {closed.participant.id, closed.other.id}
     (event,) = audit_events(app, "cycle.release")
-    assert event.detail == {"reports": 2, "emails": 2}
+    assert event.detail == {"reports": 2, "emails": 2, "held": 0}
     # Released once: the form is gone and a second post is refused without side effects.
     assert "Release to all" not in page
     again = _release(client, closed.id)
@@ -331,14 +331,14 @@ def test_a_queued_release_shows_its_progress_and_runs_once(app, client, closed, 
     assert cycle_id == closed.id
 
     with app.app_context():
-        assert run_release_job(cycle_id, user_id) == {"reports": 2, "emails": 2}
+        assert run_release_job(cycle_id, user_id) == {"reports": 2, "emails": 2, "held": 0}
         # Delivered twice, the job releases once.
         assert run_release_job(cycle_id, user_id) == {"reports": 0}
     assert _state(app, closed.id) == CycleState.RELEASED
     assert detached_cycle(app, closed.id).release_started_at is None
     assert sorted(_report_emails(app)) == ["t1@example.com", "t2@example.com"]
     (event,) = audit_events(app, "cycle.release")
-    assert (event.actor, event.detail) == ("hr@example.com", {"reports": 2, "emails": 2})
+    assert (event.actor, event.detail) == ("hr@example.com", {"reports": 2, "emails": 2, "held": 0})
     page = client.get(f"/admin/cycles/{closed.id}/release").get_data(as_text=True)
     assert "Released reports" in page
     assert "version 1" in page
@@ -420,6 +420,67 @@ def test_release_needs_a_csrf_token(app, client, closed):
     )
     assert response.status_code == 302
     assert _state(app, closed.id) == CycleState.RELEASED
+
+
+def _row(page: str, name: str) -> str:
+    """The release page's table row of the participant called ``name``."""
+    return page.split(f'<th scope="row">{escape(name)}', 1)[1].split("</tr>")[0]
+
+
+def test_a_report_held_back_at_release_is_sent_from_the_release_page(app, client, closed):
+    sign_in(app, client)
+    hold = f"/admin/cycles/{closed.id}/participants/{closed.participant.id}/hold"
+    page = client.post(hold, data={"held": "1"}, follow_redirects=True).get_data(as_text=True)
+    assert f"{escape(closed.participant.name)}&#39;s report will be frozen with the others" in page
+    row = _row(page, closed.participant.name)
+    assert "Held back at release." in row
+    assert "Send with the others" in row
+    assert "1 of them held back" in page
+
+    page = _release(client, closed.id).headers["Location"]
+    page = client.get(page).get_data(as_text=True)
+    assert "Released 2 reports; 1 email with report links queued. 1 report held back" in page
+    assert _report_emails(app) == ["t2@example.com"]
+    assert set(_report_links(app)) == {closed.other.id}
+    row = _row(page, closed.participant.name)
+    assert "Held back: not sent yet." in row
+    assert "version 1" in row  # frozen with the others
+    assert "Hold back" not in page  # too late to hold anything back
+    (event,) = audit_events(app, "cycle.release")
+    assert event.detail == {"reports": 2, "emails": 1, "held": 1}
+
+    share = f"/admin/cycles/{closed.id}/participants/{closed.participant.id}/share"
+    page = client.post(share, follow_redirects=True).get_data(as_text=True)
+    assert "report link is queued" in page
+    assert sorted(_report_emails(app)) == ["t1@example.com", "t2@example.com"]
+    assert set(_report_links(app)) == {closed.participant.id, closed.other.id}
+    assert "Held back" not in page
+    again = client.post(share, follow_redirects=True).get_data(as_text=True)
+    assert "already been sent" in again
+    assert len(_report_emails(app)) == 2
+    assert len(audit_events(app, "report.hold")) == len(audit_events(app, "report.share")) == 1
+    late = client.post(hold, data={"held": "1"}, follow_redirects=True).get_data(as_text=True)
+    assert "are released; a held report is sent by sharing it" in late
+
+
+def test_hold_back_can_be_undone_and_needs_csrf_and_a_participant(app, client, closed):
+    sign_in(app, client)
+    hold = f"/admin/cycles/{closed.id}/participants/{closed.participant.id}/hold"
+    client.post(hold, data={"held": "1"})
+    page = client.post(hold, data={"held": "0"}, follow_redirects=True).get_data(as_text=True)
+    assert "report will be sent with the others" in page
+    row = _row(page, closed.participant.name)
+    assert "Held back" not in row
+    assert "Hold back" in row
+    assert "held back: frozen now" not in page
+    assert len(audit_events(app, "report.unhold")) == 1
+    nobody = f"/admin/cycles/{closed.id}/participants/9999/hold"
+    assert client.post(nobody, data={"held": "1"}).status_code == 404
+    app.config["WTF_CSRF_ENABLED"] = True
+    assert client.post(hold, data={"held": "1"}).status_code == 400
+    _release(client, closed.id)  # no CSRF token: refused too
+    with app.app_context():
+        assert not db.session.get(Participant, closed.participant.id).report_held
 
 
 # -- exports --------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import contains_eager
 
-from surveys import audit, exports
+from surveys import audit, exports, releases
 from surveys.errors import DomainError
 from surveys.models import Cycle, CycleState, Employee, Participant
 from surveys.paging import clamp_page
@@ -73,6 +73,8 @@ class ReleaseRow:
     #: Why a group is folded into "All others" or hidden.
     merged: tuple[str, ...]
     version: int | None
+    #: HR holds the report back: frozen at release, its link sent when HR shares it.
+    held: bool
 
 
 #: Participants per page of the release page (a page builds each of its reports).
@@ -121,6 +123,7 @@ def _rows(cycle: Cycle, participants: list[Participant]) -> list[ReleaseRow]:
             shown=tuple((c.label, c.n) for c in report.counts) if report else (),
             merged=report.merged_notes if report else (),
             version=version,
+            held=p.report_held,
         )
         for p, report, version in reports
     ]
@@ -140,6 +143,11 @@ def _release_page(cycle: Cycle, form: ReleaseForm | None = None, status_code: in
         pages=pages,
         page_size=RELEASE_PAGE_SIZE,
         total=total,
+        held=db.session.scalar(
+            select(func.count())
+            .select_from(Participant)
+            .where(Participant.cycle_id == cycle.id, Participant.report_held)
+        ),
         form=form or ReleaseForm(formdata=None),
         action_form=ActionForm(),
         running=release_running(cycle),
@@ -177,8 +185,10 @@ def release_all(cycle_id: int):
         return redirect(url_for(".release", cycle_id=found.id))
     db.session.expire(found)
     if found.state == CycleState.RELEASED:
-        emails = _count(len(found.participants), "email")
-        flash(f"Released {reports}; {emails} with report links queued.", "info")
+        held = sum(p.report_held for p in found.participants)
+        emails = _count(len(found.participants) - held, "email")
+        kept = f" {_count(held, 'report')} held back until you send them." if held else ""
+        flash(f"Released {reports}; {emails} with report links queued.{kept}", "info")
     elif found.release_error is None:
         flash(
             f"Releasing {reports} in the background. Reload this page to see when they are out.",
@@ -203,6 +213,54 @@ NOT_STARTED = (
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+@bp.post("/cycles/<int:cycle_id>/participants/<int:participant_id>/hold")
+def hold_report(cycle_id: int, participant_id: int):
+    """Hold a report back at release (``held=1``) or release it with the others (``held=0``)."""
+    return _report_link_action(cycle_id, participant_id, "hold")
+
+
+@bp.post("/cycles/<int:cycle_id>/participants/<int:participant_id>/share")
+def share_report(cycle_id: int, participant_id: int):
+    """Email a held report's link to its participant."""
+    return _report_link_action(cycle_id, participant_id, "share")
+
+
+def _report_link_action(cycle_id: int, participant_id: int, action: str):
+    found = load_cycle(cycle_id)
+    participant = load_participant(found, participant_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    name = participant.employee.name
+    try:
+        if action == "share":
+            releases.share_report(db.session, participant, base_url=current_app.config["BASE_URL"])
+            done, message = "report.share", f"{name}'s report link is queued."
+        else:
+            held = request.form.get("held") == "1"
+            releases.hold_report(db.session, participant, held)
+            done = "report.hold" if held else "report.unhold"
+            message = (
+                f"{name}'s report will be frozen with the others but not sent; send it from "
+                "this page after the release."
+                if held
+                else f"{name}'s report will be sent with the others."
+            )
+    except DomainError as error:
+        db.session.rollback()
+        flash(f"Not done: {error}.", "error")
+        return redirect(url_for(".release", cycle_id=found.id))
+    audit.record(
+        db.session,
+        current_user,
+        done,
+        f"cycle {found.id} {found.name}",
+        {"participant": participant.employee.external_id},
+    )
+    db.session.commit()
+    flash(message, "info")
+    return redirect(url_for(".release", cycle_id=found.id, page=request.args.get("page")))
 
 
 # -- preview --------------------------------------------------------------------------------

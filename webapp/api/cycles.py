@@ -217,7 +217,7 @@ def release(cycle_id: int) -> dict[str, Any]:
     with domain_errors():
         summary = releases.release_cycle(db.session, cycle, base_url=_base_url())
     done("api.cycle.release", cycle_target(cycle), {"reports": summary.reports})
-    return _result(cycle, reports=summary.reports, emails=summary.emails)
+    return _result(cycle, reports=summary.reports, emails=summary.emails, held=summary.held)
 
 
 def _base_url() -> str:

@@ -338,6 +338,9 @@ class ActionResultSchema(Schema):
     participants = fields.Integer(metadata={"description": "Participants asked to nominate."})
     responses = fields.Integer(metadata={"description": "Responses kept (close)."})
     reports = fields.Integer(metadata={"description": "Reports frozen (release)."})
+    held = fields.Integer(
+        metadata={"description": "Reports frozen but held back, their links not sent (release)."}
+    )
     warnings = fields.List(fields.String())
 
 

@@ -319,9 +319,14 @@ def release(cycle_id):
     cycle = _cycle(cycle_id)
     with _unit_of_work():
         summary = releases.release_cycle(db.session, cycle, base_url=current_app.config["BASE_URL"])
+    held = (
+        f" {summary.held} held back: send them with `feedback360 reports share`."
+        if summary.held
+        else ""
+    )
     click.echo(
         f"Cycle {cycle.id} released: {summary.reports} reports frozen,"
-        f" {summary.emails} emails with report links queued."
+        f" {summary.emails} emails with report links queued.{held}"
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from flask import current_app
@@ -21,8 +22,12 @@ from flask.cli import AppGroup
 
 from surveys import audit
 
+if TYPE_CHECKING:
+    from surveys.models import Cycle, Participant
+
 command = AppGroup(
-    "reports", help="Feedback reports: render PDFs, accept late responses, re-release."
+    "reports",
+    help="Feedback reports: render PDFs, hold back and share, accept late responses, re-release.",
 )
 
 
@@ -206,15 +211,12 @@ def rerelease(cycle_id: int, participants: tuple[str, ...]) -> None:
 
     try:
         cycle = get_cycle(db.session, cycle_id)
-        by_employee = {p.employee.external_id: p.id for p in cycle.participants}
-        unknown = [e for e in participants if e not in by_employee]
-        if unknown:
-            raise DomainError(f"not participants of cycle {cycle_id}: {', '.join(unknown)}")
+        chosen = _participants_by_employee(cycle, participants)
         outcomes = rerelease_cycle(
             db.session,
             cycle,
             base_url=current_app.config["BASE_URL"],
-            participant_ids=[by_employee[e] for e in participants] if participants else None,
+            participant_ids=[p.id for p in chosen] if participants else None,
         )
         audit.record(
             db.session,
@@ -238,3 +240,78 @@ def rerelease(cycle_id: int, participants: tuple[str, ...]) -> None:
     click.echo(
         f"{cycle.name}: {released} new versions, {len(outcomes) - released} not re-released."
     )
+
+
+def _participants_by_employee(cycle: Cycle, employee_ids: tuple[str, ...]) -> list[Participant]:
+    """The cycle's participants with these employee ids, or an error naming the others."""
+    from surveys.errors import DomainError
+
+    by_employee = {p.employee.external_id: p for p in cycle.participants}
+    unknown = [e for e in employee_ids if e not in by_employee]
+    if unknown:
+        raise DomainError(f"not participants of cycle {cycle.id}: {', '.join(unknown)}")
+    return [by_employee[e] for e in employee_ids]
+
+
+@command.command("hold")
+@click.option("--cycle", "cycle_id", required=True, type=int, help="Cycle id (not released yet).")
+@click.option("--undo", is_flag=True, help="Send these reports with the others after all.")
+@click.argument("employee_ids", nargs=-1, required=True)
+def hold(cycle_id: int, undo: bool, employee_ids: tuple[str, ...]) -> None:
+    """Hold the reports of EMPLOYEE_IDS back at release (say, for a coach to go through
+    with the participant first).
+
+    They are frozen with the others when the cycle is released, but their links are
+    emailed only by `feedback360 reports share`.
+    """
+    from surveys.cycles import get_cycle
+    from surveys.errors import DomainError
+    from surveys.releases import hold_report
+    from webapp.extensions import db
+
+    try:
+        cycle = get_cycle(db.session, cycle_id)
+        for participant in _participants_by_employee(cycle, employee_ids):
+            hold_report(db.session, participant, not undo)
+            audit.record(
+                db.session,
+                audit.COMMAND_LINE,
+                "report.unhold" if undo else "report.hold",
+                f"cycle {cycle.id} {cycle.name}",
+                {"participant": participant.employee.external_id},
+            )
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(str(error)) from error
+    db.session.commit()
+    held = sum(p.report_held for p in cycle.participants)
+    verb = "will be sent with the others" if undo else "held back at release"
+    click.echo(f"{len(employee_ids)} report(s) {verb}; {held} of cycle {cycle.id} held in all.")
+
+
+@command.command("share")
+@click.option("--cycle", "cycle_id", required=True, type=int, help="Released cycle id.")
+@click.argument("employee_ids", nargs=-1, required=True)
+def share(cycle_id: int, employee_ids: tuple[str, ...]) -> None:
+    """Email the links of held-back reports (see `feedback360 reports hold`) to EMPLOYEE_IDS."""
+    from surveys.cycles import get_cycle
+    from surveys.errors import DomainError
+    from surveys.releases import share_report
+    from webapp.extensions import db
+
+    try:
+        cycle = get_cycle(db.session, cycle_id)
+        for participant in _participants_by_employee(cycle, employee_ids):
+            share_report(db.session, participant, base_url=current_app.config["BASE_URL"])
+            audit.record(
+                db.session,
+                audit.COMMAND_LINE,
+                "report.share",
+                f"cycle {cycle.id} {cycle.name}",
+                {"participant": participant.employee.external_id},
+            )
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(str(error)) from error
+    db.session.commit()
+    click.echo(f"{len(employee_ids)} report link(s) queued.")
