@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import math
 import numbers
 import types
@@ -37,7 +38,16 @@ from scipy import stats
 from sqlalchemy import String, func, select, type_coerce
 from sqlalchemy.orm import Session
 
-from scoring import ALL, GROUPS, RELATIONSHIPS, Ratings, Scores, ScoringWarning, score_ratings
+from scoring import (
+    ALL,
+    GROUPS,
+    RELATIONSHIPS,
+    Ratings,
+    Scores,
+    ScoringWarning,
+    score_ratings,
+    self_other_agreement,
+)
 from surveys.anonymity import (
     NON_SELF,
     Disclosure,
@@ -610,16 +620,24 @@ def build_report(
         item.id: {g: len(answers.values.get(item.id, {}).get(g, ())) for g in RELATIONSHIPS}
         for item in bank.items
     }
+    overall_plan = plan_disclosure(
+        response_counts, thresholds, show_manager=cycle.show_manager, hide=carry.counts
+    )
+    # A group the response counts fold into "All others" stays folded in every item and
+    # comment: shown on an item where it skipped (nothing left to single out there), the
+    # group beside it would tell that it skipped — which statements the manager found
+    # they could not judge, or that the one "other" colleague wrote nothing.
+    folded = frozenset(overall_plan.merged)
     item_plans = plan_cells(
-        item_counts, thresholds, show_manager=cycle.show_manager, carried=carry.items
+        item_counts,
+        thresholds,
+        show_manager=cycle.show_manager,
+        carried={i.id: folded | carry.items.get(i.id, frozenset()) for i in bank.items},
     )
     pooled = {
         c.id: _pooled(answers, [i.id for i in c.items], item_plans) for c in bank.competencies
     }
     pooled[ALL] = _pooled(answers, [i.id for i in bank.items], item_plans)
-    overall_plan = plan_disclosure(
-        response_counts, thresholds, show_manager=cycle.show_manager, hide=carry.counts
-    )
 
     invited = int(
         session.scalar(
@@ -693,24 +711,12 @@ def build_report(
     top = tuple(ranks[:k_top])
     bottom = tuple(sorted(ranks[len(ranks) - k_top :], key=lambda r: r.mean)) if k_top else ()
 
-    # Notes for every group that responded but is not counted on its own: where it shows
-    # instead (an item may show a group the response counts merge, e.g. where the group
-    # that would have been singled out skipped it), or that it shows nowhere.
-    shown_somewhere = {g for plan in item_plans.values() for g in plan.shown}
+    # Notes for every group that responded but is not counted on its own: counted in
+    # "All others" (folded there in every item and comment too), or shown nowhere.
     others_somewhere = any(plan.others_shown for plan in item_plans.values())
-
-    def merged_note(g: str) -> str:
-        reason = overall_plan.reasons[g]
-        if g in shown_somewhere:
-            where = "shown on its own only on the statements where that is safe"
-        elif others_somewhere:
-            where = "counted in “All others” only"
-        else:
-            where = "not shown"
-        return f"{GROUP_LABELS[g]}: {where} ({reason})"
-
+    where = "counted in “All others” only" if others_somewhere else "not shown"
     merged_notes = tuple(
-        merged_note(g)
+        f"{GROUP_LABELS[g]}: {where} ({overall_plan.reasons[g]})"
         for g in RELATIONSHIPS
         if g in overall_plan.reasons and response_counts[g] > 0
     )
@@ -737,7 +743,7 @@ def build_report(
         top_items=top,
         bottom_items=bottom,
         gaps=_ordered_gaps(gaps),
-        comments=_comments(session, participant, bank, thresholds, carry),
+        comments=_comments(session, participant, bank, thresholds, carry, folded),
         reliability=_reliability(scores, row, overall, responded, (bank.scale.min, bank.scale.max)),
         how_to_read=_how_to_read(bank, thresholds, confidence),
         confidence=confidence,
@@ -970,13 +976,13 @@ def _competency(
             adjusted = _num(scores.score[row, k])
             low, high = _num(scores.ci_low[row, k]), _num(scores.ci_high[row, k])
             if scores.method != "adjusted" and adjusted is not None:
-                # The plain score is a mean of each rater's mean; beside the pooled item
-                # figures it could single out a rater (anonymity rule 6). Headline the
-                # pooled mean instead, with the same margin on either side.
-                shift = others.mean - adjusted
+                # The plain score is a mean of each rater's mean, and its margin the
+                # spread of those means: beside the pooled item figures either could
+                # single out a rater (a margin of 0 says every colleague's average was
+                # the same; a wide one, that the low answers were one person's; anonymity
+                # rule 6). Headline the pooled mean with the plain interval instead.
                 adjusted = others.mean
-                low = None if low is None else low + shift
-                high = None if high is None else high + shift
+                low, high = _plain_interval(values, n_others, confidence)
         elif row is not None:
             adjusted = others.mean
             low, high = _plain_interval(values, n_others, confidence)
@@ -1011,10 +1017,14 @@ def _competency_gap(report: CompetencyReport, scores: Scores | None, row: int | 
     if scores is None or row is None or report.self_score is None or report.adjusted is None:
         return []
     k = scores.competency_ids.index(report.id)
-    agreement = scores.agreement
+    if scores.method == "adjusted":
+        blind = bool(scores.agreement.blind_spot[row, k])
+        hidden = bool(scores.agreement.hidden_strength[row, k])
+    else:
+        blind, hidden = _plain_gap(report, scores, row, k)
     return _gap(
-        bool(agreement.blind_spot[row, k]),
-        bool(agreement.hidden_strength[row, k]),
+        blind,
+        hidden,
         report.title,
         "competency",
         report.self_score,
@@ -1022,6 +1032,30 @@ def _competency_gap(report: CompetencyReport, scores: Scores | None, row: int | 
         # The table beside it shows the raw means too: say which figure this is.
         "adjusted for lenient and strict raters" if scores.method == "adjusted" else "",
     )
+
+
+def _plain_gap(report: CompetencyReport, scores: Scores, row: int, k: int) -> tuple[bool, bool]:
+    """(blind spot, hidden strength) of a plain (unadjusted) competency score, judged
+    against the plain interval the report shows: the scoring module's verdict rests on
+    the spread of each rater's mean, which the report must not give away (rule 6). The
+    self score keeps its own noise (the agreement's gap SE less the others' SE)."""
+    if report.self_score is None or report.adjusted is None or report.ci_low is None:
+        return False, False
+    assert report.ci_high is not None
+    z = float(stats.norm.ppf(0.5 + scores.confidence / 2))
+    others_se = (report.ci_high - report.ci_low) / (2 * z)
+    gap_se, model_se = scores.agreement.gap_se[row, k], scores.se[row, k]
+    self_se = math.sqrt(max(float(gap_se) ** 2 - float(model_se) ** 2, 0.0))
+    if math.isnan(self_se):
+        self_se = 0.0
+    verdict = self_other_agreement(
+        [[report.self_score]],
+        [[report.adjusted]],
+        [[others_se]],
+        [[self_se]],
+        confidence=scores.confidence,
+    )
+    return bool(verdict.blind_spot[0, 0]), bool(verdict.hidden_strength[0, 0])
 
 
 def _item_gaps(
@@ -1083,7 +1117,10 @@ def _comments(
     bank: Bank,
     thresholds: Mapping[str, int],
     carry: Carried,
+    folded: frozenset[str],
 ) -> tuple[CommentGroup, ...]:
+    """Each question's comments, planned on who commented, with the groups the response
+    counts fold into "All others" (``folded``) folded there too."""
     by_question: dict[str, list[tuple[str, str]]] = defaultdict(list)
     for rel, question_id, text in session.execute(
         select(Response.relationship, ResponseComment.question_id, ResponseComment.text)
@@ -1102,7 +1139,7 @@ def _comments(
             counts,
             thresholds,
             show_manager=participant.cycle.show_manager,
-            hide=carry.comment_hide(question.id),
+            hide=folded | carry.comment_hide(question.id),
         )
         shown = shuffled_comments(found, plan, seed=f"{participant.id}:{question.id}")
         if shown:
@@ -1132,6 +1169,10 @@ def _reliability(
         )
         return ReliabilityNote(responded, None, None, None, None, "none", (text,))
     se = _num(scores.se[row, -1])
+    if scores.method != "adjusted":  # its own SE is the spread of rater means (rule 6)
+        z = float(stats.norm.ppf(0.5 + scores.confidence / 2))
+        shown = (overall.ci_low, overall.ci_high)
+        se = None if None in shown else (shown[1] - shown[0]) / (2 * z)  # type: ignore[operator]
     rel = None
     if scores.model is not None and scores.method == "adjusted":
         rel = _num(scores.model.reliability[row])
