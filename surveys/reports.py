@@ -203,6 +203,14 @@ class CommentGroup:
     #: The bank's question id ("" in reports frozen before it was kept).
     question_id: str = ""
 
+    @property
+    def by_label(self) -> list[tuple[str, list[str]]]:
+        """The comments as runs of one label each, in their order (grouped by rater group)."""
+        return [
+            (label, [text for _, text in run])
+            for label, run in itertools.groupby(self.comments, key=lambda c: c[0])
+        ]
+
 
 @dataclass(frozen=True)
 class ReliabilityNote:

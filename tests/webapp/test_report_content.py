@@ -235,3 +235,16 @@ def test_a_cycle_without_self_assessments_does_not_blame_the_participant(session
     assert "This cycle did not include a self-assessment, so there is no view of your own" in text
     assert "You did not complete" not in text
     assert "was not completed" not in text
+
+
+def test_each_groups_label_heads_its_comments_once(session, client):
+    _, participant = build_cycle(session, comments={"peer": "Peer view", "manager": "Boss view"})
+    html, pdf = get_report(client, participant)
+    comments = html.split('id="comments"', 1)[1]
+    assert comments.count('<p class="who">Peers</p>') == 1  # above all three peers' comments
+    assert comments.count('<p class="who">Manager</p>') == 1
+    assert comments.index("Manager</p>") < comments.index("Boss view") < comments.index("Peers</p>")
+    peers = comments.split("Peers</p>", 1)[1].split("</ul>", 1)[0]
+    assert peers.count("<li>") == 3
+    flat = " ".join(pdf_text(pdf).split())
+    assert flat.count("PEERS") == 1
