@@ -11,7 +11,8 @@ import pytest
 from flask import url_for
 from sqlalchemy import func, select
 
-from surveys import accounts
+from surveys import accounts, cycles
+from surveys.errors import DomainError
 from surveys.models import (
     Assignment,
     AuditEvent,
@@ -196,6 +197,35 @@ def test_basics_errors_are_shown_next_to_fields_and_keep_what_was_typed(signed_i
     assert '<option selected value="de">' in page
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Cycle)) == 0
+
+
+def test_a_name_of_only_spaces_is_no_name(signed_in, app):
+    response = signed_in.post(
+        "/admin/cycles/new", data={"name": "   ", "bank": "pulse", "language": "en"}
+    )
+    assert response.status_code == 422
+    assert _error_next_to(response.get_data(as_text=True), "name", "Give the cycle a name.")
+    cycle_id = start(signed_in, name="  Spring  ")
+    assert _cycle(app, cycle_id)["name"] == "Spring"
+    renamed = step(signed_in, cycle_id, "basics", name=" ", bank="pulse", language="en")
+    assert renamed.status_code == 422
+    assert _cycle(app, cycle_id)["name"] == "Spring"
+
+
+def test_a_refusal_not_about_one_field_is_shown_above_the_form(signed_in, app, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise DomainError("the organisation is being imported; try again in a minute")
+
+    monkeypatch.setattr(cycles, "create_cycle", refuse)
+    response = signed_in.post(
+        "/admin/cycles/new", data={"name": "Q3", "bank": "pulse", "language": "en"}
+    )
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    summary = page.split('id="setup-errors"', 1)[1].split("</div>", 1)[0]
+    assert "please correct this" in summary
+    assert "The organisation is being imported; try again in a minute" in summary
+    assert 'value="Q3"' in page
 
 
 def test_only_a_language_of_the_chosen_bank_is_accepted(signed_in, app):

@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length
+from wtforms.validators import DataRequired, InputRequired, Length
 
 from surveys.bank_store import MAX_KEY_LENGTH
+from webapp.admin.forms import stripped
 
 
 class BankUploadForm(FlaskForm):
@@ -29,5 +30,6 @@ class BankDuplicateForm(FlaskForm):
 
     new_key = StringField(
         "Key of the copy",
-        validators=[InputRequired("Choose a key for the copy."), Length(max=MAX_KEY_LENGTH)],
+        filters=[stripped],
+        validators=[DataRequired("Choose a key for the copy."), Length(max=MAX_KEY_LENGTH)],
     )

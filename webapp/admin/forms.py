@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, Field, PasswordField, SelectField, StringField
-from wtforms.validators import EqualTo, InputRequired, Length, ValidationError
+from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, ValidationError
 
 from surveys.accounts import (
     MAX_PASSWORD_LENGTH,
@@ -57,12 +57,19 @@ def _confirm() -> PasswordField:
 #: Plain values (label = value): tuples are deprecated in WTForms 3.3, ``SelectChoice``
 #: does not exist before it.
 ROLE_CHOICES = [role.value for role in UserRole]
+
+
+def stripped(value: str | None) -> str | None:
+    """A text field's filter: a name of only spaces is no name (DataRequired then says so)."""
+    return value.strip() if isinstance(value, str) else value
+
+
 ROLE_HINT = "hr: cycles, people, banks and reports. admin: all of that, and these accounts."
 
 
 class NewUserForm(FlaskForm):
     email = EmailField("Email", validators=[InputRequired(), Length(max=254)])
-    name = StringField("Name", validators=[InputRequired(), Length(max=200)])
+    name = StringField("Name", filters=[stripped], validators=[DataRequired(), Length(max=200)])
     role = SelectField(
         "Role", choices=ROLE_CHOICES, default=UserRole.HR.value, description=ROLE_HINT
     )

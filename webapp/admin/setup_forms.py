@@ -22,11 +22,19 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import InputRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 
 from surveys.cycles import EMAIL_MESSAGE_MAX
 from surveys.db import utcnow
 from surveys.models import NominationMode
+from webapp.admin.forms import stripped
 
 #: Names for the language codes the bundled banks use (others show as the code).
 LANGUAGE_NAMES = {
@@ -70,7 +78,8 @@ def _number(label: str, low: int, high: int) -> IntegerField:
 class BasicsForm(FlaskForm):
     name = StringField(
         "Cycle name",
-        validators=[InputRequired("Give the cycle a name."), Length(max=200)],
+        filters=[stripped],
+        validators=[DataRequired("Give the cycle a name."), Length(max=200)],
     )
     bank = SelectField("Question bank", validators=[InputRequired("Choose a question bank.")])
     language = SelectField("Language of the survey", validators=[InputRequired()])
