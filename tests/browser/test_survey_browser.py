@@ -282,6 +282,41 @@ def test_typing_then_reloading_at_once_keeps_the_typing(context_factory, survey,
     assert page.evaluate("Object.keys(sessionStorage).length") == 0
 
 
+def test_a_comment_too_long_is_counted_and_named_where_it_is(context_factory, survey, live_server):
+    """The server refuses a comment over the limit: the page counts while it is typed,
+    says next to the box that it was not saved, and the buttons stay put meanwhile (on a
+    phone, where the status wraps)."""
+    page = context_factory(**PHONE).new_page()
+    page.goto(f"{survey.peer}?section={FINAL}")
+    box = comment_box(page, survey.participant)
+    count = page.locator("#q-keep_doing-input-count")
+    expect(count).to_be_hidden()  # nothing to say far from the limit
+    box.fill("אבג 😀 " * 1_700)  # 10,199 characters as the server counts them (emoji: 1)
+    expect(count).to_have_text("10,199 of 10,000 characters: please shorten it by 199 to save it.")
+    status = page.get_by_role("status")
+    expect(status).to_have_text(
+        "Saved, except one answer: see the message next to it.", timeout=8_000
+    )
+    expect(page.locator("#q-keep_doing .field-error")).to_have_text(
+        re.compile("Not saved: Please keep this under 10,000 characters \\(it has 10,199\\)")
+    )
+    assert saved_draft(live_server, survey.peer).comments == {}
+    # Scrolled to the end, as when reaching for "Submit": a shorter status would shorten
+    # the page and pull the button away under the pointer.
+    page.evaluate("scrollTo(0, document.body.scrollHeight)")
+    submit = page.get_by_role("button", name="Submit my feedback")
+    before = submit.bounding_box()
+    box.evaluate("b => { b.value += 'x'; b.dispatchEvent(new Event('input', {bubbles: true})); }")
+    expect(status).to_have_text("Unsaved changes…")
+    assert submit.bounding_box() == before
+
+    box.fill("Short enough")
+    expect(count).to_be_hidden()
+    expect(status).to_have_text("All changes saved.", timeout=8_000)
+    expect(page.locator("#q-keep_doing .field-error")).to_have_count(0)
+    assert saved_draft(live_server, survey.peer).comments == {"keep_doing": "Short enough"}
+
+
 # -- submit confirmation -----------------------------------------------------------------
 
 

@@ -32,12 +32,59 @@
       savedEdits = Math.max(savedEdits, version);
       if (dirty()) return;  // newer edits are waiting for their own save
       forget();
-      var n = Object.keys(res.data.errors || {}).length;
-      say(n ? "Saved, except " + n + " answer(s) that need a look." : "All changes saved.");
+      var n = showErrors(res.data.errors || {});
+      say(n === 0 ? "All changes saved." : n === 1
+        ? "Saved, except one answer: see the message next to it."
+        : "Saved, except " + n + " answers: see the messages next to them.");
     }).catch(function () {
       say("Offline? Your answers will be saved when you continue.");
     }).then(function () { inflight = null; });
   }
+
+  // The autosave's refusals, next to their answers (the server's page shows them the
+  // same way): a comment too long is not saved until it is shortened, so say so there.
+  function showErrors(errors) {
+    Array.prototype.forEach.call(form.querySelectorAll(".field-error[data-autosave]"), function (p) {
+      p.parentNode.removeChild(p);
+    });
+    var keys = Object.keys(errors);
+    keys.forEach(function (key) {
+      var box = document.getElementById("q-" + key.replace(/\./g, "-"));
+      if (!box) return;
+      var p = document.createElement("p");
+      p.className = "field-error";
+      p.dataset.autosave = "";
+      p.textContent = "\u26a0 Not saved: " + errors[key];
+      var label = box.querySelector("label, legend");
+      if (label && label.nextSibling) box.insertBefore(p, label.nextSibling); else box.appendChild(p);
+    });
+    return keys.length;
+  }
+
+  // A live count under each comment box once it nears its limit: the server refuses a
+  // longer comment, so say so while it is being typed or pasted.
+  Array.prototype.forEach.call(form.querySelectorAll("textarea[data-maxlength]"), function (box) {
+    var max = parseInt(box.dataset.maxlength, 10);
+    if (!max) return;
+    var count = document.createElement("p");
+    count.className = "hint char-count";
+    count.id = box.id + "-count";
+    count.setAttribute("aria-live", "polite");
+    box.parentNode.insertBefore(count, box.nextSibling);
+    box.setAttribute("aria-describedby", (box.getAttribute("aria-describedby") || "") + " " + count.id);
+    function update() {
+      var n = Array.from(box.value.trim()).length;  // characters as the server counts them
+      var over = n > max;
+      count.hidden = n < max * 0.9;
+      count.classList.toggle("over", over);
+      count.textContent = n.toLocaleString("en") + " of " + max.toLocaleString("en") + " characters" +
+        (over ? ": please shorten it by " + (n - max).toLocaleString("en") + " to save it." : "");
+      if (over) box.setAttribute("aria-invalid", "true");
+      else if (!box.closest(".has-error")) box.removeAttribute("aria-invalid");
+    }
+    box.addEventListener("input", update);
+    update();
+  });
 
   function schedule(delay) {
     if (timer) clearTimeout(timer);
