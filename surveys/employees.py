@@ -233,7 +233,26 @@ class _Parsed:
     fatal: bool = False  # the file as a whole is unreadable (no rows at all)
 
 
+#: Signatures of files that are often sent where a CSV belongs.
+_NOT_CSV = {
+    b"PK\x03\x04": "an Excel workbook (.xlsx) or another zip file",
+    b"\xd0\xcf\x11\xe0": "an old Excel workbook (.xls)",
+    b"%PDF": "a PDF",
+}
+
+
 def _read_csv(data: bytes) -> _Parsed:
+    kind = next((k for magic, k in _NOT_CSV.items() if data.startswith(magic)), None)
+    if kind is None and b"\x00" in data[:4096]:
+        kind = "a binary file (or UTF-16 text)"
+    if kind is not None:
+        problem = RowError(
+            None,
+            None,
+            f"this is {kind}, not a CSV file: in Excel choose File → Save As → "
+            f"'CSV UTF-8 (Comma delimited)'; expected {CSV_FORMAT}",
+        )
+        return _Parsed([], (problem,), fatal=True)
     text, encoding_errors = _decode(data)
     reader = csv.reader(io.StringIO(text, newline=""), skipinitialspace=True, strict=True)
     header: list[str] | None = None
@@ -334,6 +353,11 @@ def _decode(data: bytes) -> tuple[str, list[RowError]]:
     return data.decode("utf-8-sig", errors="replace"), errors
 
 
+def _clipped(name: str, limit: int = 40) -> str:
+    """A header cell quoted for a message, cut short (a binary file's "cell" is huge)."""
+    return repr(name if len(name) <= limit else name[: limit - 1] + "…")
+
+
 def _blank(cells: list[str]) -> bool:
     return all(not cell.strip() for cell in cells)
 
@@ -352,7 +376,7 @@ def _read_header(header: list[str], line: int) -> tuple[list[str], list[RowError
             hint = " (the file must be comma-separated)"
         problems.append(
             f"unknown column{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(repr(u.strip()) for u in unknown)}{hint}; expected {CSV_FORMAT}"
+            f"{', '.join(_clipped(u.strip()) for u in unknown)}{hint}; expected {CSV_FORMAT}"
         )
     duplicated = sorted({f for f in fields if fields.count(f) > 1 and f in COLUMNS})
     if duplicated:

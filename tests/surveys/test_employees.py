@@ -274,6 +274,31 @@ def test_semicolon_separated_file_gets_a_hint(session):
     assert "(the file must be comma-separated)" in messages(error)[0]
 
 
+@pytest.mark.parametrize(
+    ("data", "kind"),
+    [
+        (b"PK\x03\x04\x14\x00\x06\x00[Content_Types].xml", "an Excel workbook (.xlsx)"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 64, "an old Excel workbook (.xls)"),
+        (b"%PDF-1.7\n", "a PDF"),
+        ("employee_id,name".encode("utf-16"), "a binary file (or UTF-16 text)"),
+    ],
+)
+def test_a_workbook_or_other_binary_file_is_named_as_such(session, data, kind):
+    with pytest.raises(EmployeeImportError) as error:
+        parse_employees_csv(data)
+    (message,) = messages(error)
+    assert message.startswith(f"this is {kind}")
+    assert "'CSV UTF-8 (Comma delimited)'" in message
+
+
+def test_a_long_unknown_column_is_cut_short_in_the_message(session):
+    with pytest.raises(EmployeeImportError) as error:
+        parse_employees_csv(csv(header=HEADER + "," + "x" * 5000))
+    (message,) = messages(error)
+    assert f"unknown column '{'x' * 39}…'" in message
+    assert len(message) < 200
+
+
 def test_duplicate_column(session):
     with pytest.raises(EmployeeImportError) as error:
         parse_employees_csv(
