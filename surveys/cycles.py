@@ -99,11 +99,13 @@ class CycleSettingsSchema(Schema):
                 )
             data["email_message"] = message.replace("\r\n", "\n").strip() or None
         thresholds = {**DEFAULT_THRESHOLDS, **data["thresholds"]}
-        for group in ("peer", "direct_report", "other", "others"):
-            if thresholds[group] < 2:
-                raise ValidationError(
-                    f"{group} threshold below 2 would show single raters' answers", "thresholds"
-                )
+        too_low = [
+            f"{group} threshold below 2 would show single raters' answers"
+            for group in ("peer", "direct_report", "other", "others")
+            if thresholds[group] < 2
+        ]
+        if too_low:  # every group at once, each message naming its group first
+            raise ValidationError(too_low, "thresholds")
         data["thresholds"] = thresholds
 
 

@@ -289,9 +289,14 @@ def test_participant_errors_keep_the_choice(signed_in, app, org):
     assert _error_next_to(page, "employees", "Pick at least one person.")
     assert " checked " in _input(page, "scope-2")  # list
 
-    response = step(signed_in, cycle_id, "participants", scope="department", department="Nope")
-    assert response.status_code == 422
-    assert _error_next_to(response.get_data(as_text=True), "department", "Choose a department")
+    for department in ("Nope", ""):  # an unknown one, or none picked
+        response = step(
+            signed_in, cycle_id, "participants", scope="department", department=department
+        )
+        assert response.status_code == 422
+        page = response.get_data(as_text=True)
+        assert _error_next_to(page, "department", "Choose a department from the list.")
+        assert "import the org chart" not in page
     assert _cycle(app, cycle_id)["participants"] == []
 
 
@@ -347,13 +352,18 @@ def test_anonymity_defaults_are_shown_and_below_two_is_refused(signed_in, app):
     assert 'value="3"' in _input(page, "threshold_peer")
     assert "Default 3" in page
 
-    response = step(signed_in, cycle_id, "anonymity", **{**THRESHOLDS, "threshold_peer": "1"})
+    low = {"threshold_peer": "1", "threshold_direct_report": "1", "threshold_other": "1"}
+    response = step(signed_in, cycle_id, "anonymity", **{**THRESHOLDS, **low})
     page = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert _error_next_to(
-        page, "threshold_peer", "Peer threshold below 2 would show single raters&#39; answers"
-    )
-    assert 'value="1"' in _input(page, "threshold_peer")
+    for field in low:  # every group at once, in words
+        assert _error_next_to(
+            page, field, "Threshold below 2 would show single raters&#39; answers"
+        )
+        assert 'value="1"' in _input(page, field)
+    assert "please correct these" in page
+    summary = page.split('id="setup-errors"', 1)[1].split("</div>", 1)[0]
+    assert ">Direct reports</a>: Threshold below 2" in summary  # named as on the form
     assert _cycle(app, cycle_id)["thresholds"]["peer"] == 3
 
     step(signed_in, cycle_id, "anonymity", **{**THRESHOLDS, "threshold_peer": "4"})

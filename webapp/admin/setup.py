@@ -91,20 +91,18 @@ def _show_error(form: FlaskForm, error: DomainError) -> None:
     messages = error.messages if isinstance(error, SettingsError) else {"": [str(error)]}
     for key, problems in messages.items():
         for problem in problems if isinstance(problems, list) else [problems]:
-            text = _sentence(str(problem))
-            field = _field_for(form, key, text)
+            text = str(problem)
+            field = form._fields.get(key)
+            if key == "thresholds":
+                # The schema names the group first ("peer threshold below 2 would …"); the
+                # group's own field is labelled with it.
+                group, text = text.split(" ", 1)
+                field = form._fields.get(f"threshold_{group}")
+            text = _sentence(text)
             if field is not None:
                 field.errors = [*field.errors, text]
             else:
                 form.form_errors.append(text)
-
-
-def _field_for(form: FlaskForm, key: str, message: str) -> Any:
-    if key == "thresholds":
-        # The schema names the group first: "peer threshold below 2 would …".
-        group = message.split(" ", 1)[0].lower()
-        return form._fields.get(f"threshold_{group}")
-    return form._fields.get(key)
 
 
 #: The schema's wording where the console names the fields differently.
@@ -271,9 +269,13 @@ def _participants(cycle: Cycle):
     if not chosen:
         form.scope.errors = [
             *form.scope.errors,
-            "Nobody active to choose from: import the org chart first (People).",
+            "Nobody active matches this choice: pick other people."
+            if employees
+            else "Nobody active to choose from: import the org chart first (People).",
         ]
-        return _invalid("participants", form, cycle, **_picker(employees, form), everyone=0)
+        return _invalid(
+            "participants", form, cycle, **_picker(employees, form), everyone=len(employees)
+        )
     try:
         cycle_setup.set_participants(db.session, cycle, chosen)
     except DomainError as error:

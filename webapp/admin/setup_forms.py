@@ -96,7 +96,8 @@ class ParticipantsForm(FlaskForm):
         default="all",
         validators=[InputRequired("Choose who receives feedback.")],
     )
-    department = SelectField("Department", validators=[Optional()], validate_choice=False)
+    # No Optional(): it would end the checks before validate_department on an empty choice.
+    department = SelectField("Department", validate_choice=False)
     employees = SelectMultipleField("People", coerce=int, validate_choice=False)
     q = StringField("Filter people", validators=[Optional(), Length(max=100)])
 
