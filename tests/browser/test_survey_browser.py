@@ -412,10 +412,17 @@ def test_server_side_errors_without_javascript(context_factory, survey):
 
 
 def test_desktop_screenshot(page, survey, live_server):
+    """Screenshots for a human look (in the screenshots folder), of a page that resumes a
+    draft and takes arrow keys."""
     seed_draft(live_server, survey.peer, {BANK.items[0].id: 4})
     page.goto(f"{survey.peer}?section=0")
+    first = BANK.items[0].text("others", survey.participant)
+    expect(option(page, first, "Agree")).to_be_checked()  # the draft, resumed
     page.get_by_role("radio").nth(9).focus()
     page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("radio").nth(10)).to_be_checked()
     page.screenshot(path=str(SCREENSHOTS / "survey-desktop.png"), full_page=True)
     page.goto(f"{survey.peer}?section={FINAL}")
+    expect(page.get_by_role("button", name="Submit my feedback")).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "survey-desktop-final.png"), full_page=True)
+    assert (SCREENSHOTS / "survey-desktop-final.png").stat().st_size > 10_000

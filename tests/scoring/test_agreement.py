@@ -41,6 +41,17 @@ def test_min_gap_and_norm():
     assert res.category[0, 0] == "in agreement (low)"
 
 
+def test_the_bounds_of_min_gap_and_norm_are_included():
+    # A gap of exactly min_gap counts; an others' score exactly at the norm is "high".
+    over = self_other_agreement([[4.0]], [[3.5]], [[0.01]], min_gap=0.5, norm=[4.0])
+    assert over.blind_spot[0, 0]
+    assert over.category[0, 0] == "over-estimator"
+    under = self_other_agreement([[3.0]], [[3.5]], [[0.01]], min_gap=0.5, norm=[4.0])
+    assert under.hidden_strength[0, 0]
+    level = self_other_agreement([[4.0]], [[4.0]], [[0.01]], norm=[4.0])
+    assert level.category[0, 0] == "in agreement (high)"
+
+
 def test_item_agreement_by_hand():
     r = Ratings.from_arrays(
         ["a", "b", "c", "x", "a", "b", "c", "x"],

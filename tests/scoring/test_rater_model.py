@@ -91,6 +91,12 @@ def test_competency_scores_have_intervals(make_survey):
     assert np.isfinite(fit.adjusted).all()
     assert (fit.se[:, :2] >= fit.se[:, [2]] * 0.99).all()  # a part is never surer than all
     assert (fit.ci_low < fit.adjusted).all()
+    # The interval is the stated confidence's two-sided normal interval around the score.
+    z = stats.norm.ppf(0.95)  # 90%: 1.645
+    np.testing.assert_allclose(fit.ci_high - fit.adjusted, z * fit.se)
+    np.testing.assert_allclose(fit.adjusted - fit.ci_low, z * fit.se)
+    wider = fit_rater_model(make_survey(n=100).ratings, confidence=0.95)
+    np.testing.assert_allclose(wider.ci_high - wider.adjusted, stats.norm.ppf(0.975) * wider.se)
 
 
 def test_single_ratee_falls_back_to_raw_with_a_warning():

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -108,12 +106,10 @@ def test_select_keeps_labels():
     assert sub.ratee_ids.tolist() == ["x", "y"]
 
 
-def test_100k_distinct_raters_each_rating_once_is_fast():
-    n = 100_000
-    t = time.perf_counter()
+def test_100k_distinct_raters_each_rating_once():
+    n = 100_000  # how long this takes is benchmarks/scoring_speed.py's business
     r = Ratings.from_arrays(
         np.arange(n), np.arange(n) % 1000, np.zeros(n, int), np.full(n, 2), np.ones(n) * 3
     )
     assert r.n_raters == n
     assert r.n_pairs == n
-    assert time.perf_counter() - t < 5

@@ -111,6 +111,8 @@ def test_spearman_brown_reproduces_shrout_fleiss_icc1k():
 def test_raters_needed():
     assert raters_needed(0.3, 0.8) == 10  # 0.8 * 0.7 / (0.3 * 0.2) = 9.33
     assert raters_needed(0.5, 0.7) == 3  # 2.33
+    # Exactly 4 (0.8 · 0.5 / (0.5 · 0.2)), though the floating-point sum is 4.000000000000001.
+    assert raters_needed(0.5, 0.8) == 4
     assert raters_needed(-0.1, 0.7) == np.inf
     with pytest.raises(ValueError, match="target"):
         raters_needed(0.3, 1.2)

@@ -30,6 +30,7 @@ def test_warnings_are_recorded_and_still_emitted():
         s = score_ratings(r)
     assert s.method == "raw"
     assert any(w.startswith("FallbackWarning") for w in s.warnings)
+    assert s.score[0, -1] == pytest.approx(3.0)  # the fallback: the peers' plain mean of 4, 2
 
 
 def test_unknown_method_is_refused(make_survey):

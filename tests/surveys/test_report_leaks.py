@@ -74,18 +74,24 @@ def test_a_plain_score_does_not_tell_one_harsh_rater_from_lows_spread_over_rater
     assert low < a.overall.adjusted < high  # the answers' spread: a real interval, not ±0
 
 
-def test_a_folded_managers_not_able_to_judge_is_not_published(session):
-    cycle, participant = _one_participant(session, show_manager=False)
+def folded_manager_report(session, prefix="M"):
+    """The report of a participant whose manager (not shown on their own in this cycle)
+    and three peers answered; the manager could not judge the first statement."""
+    cycle, participant = _one_participant(session, prefix, show_manager=False)
     bank = responses.cycle_bank(cycle)
-    skipped = bank.items[0].id
     for assignment in _assignments(session, participant):
         ratings = {i.id: 4 for i in bank.items}
         if assignment.relationship == Relationship.MANAGER:
-            ratings[skipped] = responses.NA
+            ratings[bank.items[0].id] = responses.NA
         _submit(session, assignment, ratings)
     cycles.close_cycle(session, cycle)
     session.commit()
-    report = build_report(session, participant)
+    return build_report(session, participant)
+
+
+def test_a_folded_managers_not_able_to_judge_is_not_published(session):
+    report = folded_manager_report(session)
+    skipped = report.competencies[0].items[0].id
     # Peers are hidden in the counts (showing them beside All others would show the manager).
     assert {c.group for c in report.counts} == {"others"}
     items = [i for c in report.competencies for i in c.items]

@@ -149,6 +149,26 @@ def test_clean_answers_keeps_valid_and_reports_each_bad_value(session, open_cycl
     assert "under 10,000 characters" in checked.errors[question]
 
 
+def test_a_comment_of_exactly_the_limit_is_kept_and_one_more_character_is_not(session, open_cycle):
+    cycle, team = open_cycle
+    bank = responses.cycle_bank(cycle)
+    question = bank.open_questions[0].id
+    limit = responses.MAX_COMMENT_CHARS
+    # Counted as characters (an emoji is one), after line endings are made "\n" and the
+    # ends trimmed, as stored.
+    exact = "😀\r\n" + "y" * (limit - 2)
+    checked = responses.clean_answers(bank, {}, {question: f"  {exact}  "})
+    assert checked.errors == {}
+    assert checked.answers.comments[question] == "😀\n" + "y" * (limit - 2)
+    a = assignment(session, team[0], team[1])
+    responses.save_draft(session, a, checked.answers)
+    assert len(responses.load_draft(session, a).comments[question]) == limit
+    over = responses.clean_answers(bank, {}, {question: exact + "y"})
+    assert over.errors[question] == (
+        f"Please keep this under {limit:,} characters (it has {limit + 1:,})."
+    )
+
+
 def test_a_survey_with_nothing_answered_is_not_submitted(session, open_cycle):
     """Every statement "not able to judge" and no comment: a Submit by mistake (the rater
     can decline instead); nothing is stored and the draft stays."""

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from scoring import RELATIONSHIPS, Ratings, score_ratings
-from surveys import scores_csv
+from surveys import banks, scores_csv
 from surveys.scores_csv import (
     SCORES_COLUMNS,
     RatingsFileError,
@@ -271,7 +271,6 @@ def test_score_csv_summary_is_json_ready(tmp_path):
 
 
 def test_score_csv_with_a_bank(tmp_path):
-    banks = pytest.importorskip("surveys.banks")
     bank = banks.list_banks()[0]
     items = list(bank.item_competency)[:3]
     lines = [HEADER.replace(",competency", "")]

@@ -229,7 +229,7 @@ def test_extend_the_deadline_refuses_bad_dates_and_keeps_the_input(
     app, client, open_cycle, value, message
 ):
     value = {
-        "today": date.today().isoformat(),
+        "today": utcnow().date().isoformat(),  # the app's today is UTC's
         "current": open_cycle.close_date.isoformat(),
         "earlier": (open_cycle.close_date - timedelta(days=2)).isoformat(),
     }.get(value, value)
@@ -292,7 +292,7 @@ def test_response_chart_is_an_accessible_svg_with_a_table(app, client, open_cycl
     assert "responses grew to 3" in svg.group(1)  # the <desc>
     assert "<polyline" in svg.group(1)
     table = page.split("<caption>Responses per day</caption>")[1].split("</table>")[0]
-    today = date.today().isoformat()
+    today = utcnow().date().isoformat()  # responses are dated in UTC
     assert f'<th scope="row">{today}</th><td>3</td><td>3</td>' in table
 
 

@@ -18,6 +18,7 @@ from surveys.models import (
     Employee,
     Nomination,
     NominationStatus,
+    OutboxMessage,
     Participant,
     UserRole,
 )
@@ -494,8 +495,13 @@ def test_a_cycle_from_launch_to_release(session, api):
     assert launched.status_code == 200, launched.get_json()
     result = launched.get_json()
     assert result["state"] == "open"
-    assert result["surveys"] > 0
-    assert result["emails"] > 0
+    session.expire_all()
+    assigned = session.scalars(select(Assignment).where(Assignment.cycle_id == cid)).all()
+    assert result["surveys"] == len(assigned) > 0
+    invites = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.cycle_id == cid, OutboxMessage.kind == "invite")
+    ).all()
+    assert result["emails"] == len(invites) == len({a.rater_id for a in assigned})
     conflict = error_of(api.post(f"/cycles/{cid}/launch"), 409)
     assert "open" in conflict["message"]
 

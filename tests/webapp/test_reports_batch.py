@@ -68,7 +68,7 @@ def test_two_workers_render_valid_pdfs_report_a_failure_and_rerun_skips(app, ses
             continue
         reader = PdfReader(io.BytesIO(pdf.read_bytes()))
         assert len(reader.pages) >= 1
-        assert "Feedback report for" in reader.pages[0].extract_text()
+        assert f"Feedback report for {p.employee.name}" in reader.pages[0].extract_text()
     assert not list(tmp_path.glob("*.part"))
 
     # Re-run: the two good ones are up to date; the failed one is retried and now works.

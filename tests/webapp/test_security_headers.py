@@ -74,7 +74,10 @@ def test_headers_on_not_found_pages(client, url):
 
 def test_headers_on_static_files(client):
     response = client.get("/static/app.css")
+    assert response.status_code == 200
     assert_security_headers(response)
+    # Static files may be cached (every other page is no-store).
+    assert "no-store" not in response.headers.get("Cache-Control", "")
     response.close()
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from html.parser import HTMLParser
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.exc import OperationalError
 
 from surveys import cycles, responses
@@ -24,6 +24,7 @@ from surveys.models import (
     Draft,
     Response,
     ResponseComment,
+    ResponseItem,
 )
 from surveys.tokens import hash_token
 from tests import factories as f
@@ -671,6 +672,40 @@ def test_a_hiccup_on_submit_keeps_the_answers_posted_with_it(
     assert reply.status_code == 503
     assert draft_of(session, link).comments == {keep: "Typed on the last page"}
     assert count_responses(session) == 0
+
+
+def test_a_connection_lost_halfway_through_storing_a_response_leaves_no_part_of_it(
+    app, session, client, link, bank
+):
+    """The database fails after the response row is written, while its answers go in: the
+    transaction is rolled back whole (no response without answers), the rater sees the
+    retry message with the draft kept, and the retry stores it once."""
+    from webapp.extensions import db
+
+    answer_everything(client, link, bank)
+    with app.app_context():
+        engine = db.engine
+
+    def fail_on_answers(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("INSERT INTO response_items"):
+            raise OperationalError(statement, {}, Exception("server closed the connection"))
+
+    event.listen(engine, "before_cursor_execute", fail_on_answers)
+    try:
+        reply = post(client, link, action="submit", section=4)
+    finally:
+        event.remove(engine, "before_cursor_execute", fail_on_answers)
+    assert reply.status_code == 503
+    assert "We couldn't save that just now" in text_of(reply)
+    session.expire_all()
+    assert count_responses(session) == 0
+    assert session.scalar(select(func.count()).select_from(ResponseItem)) == 0
+    assert assignment_of(session, link).status == AssignmentStatus.IN_PROGRESS
+    assert len(draft_of(session, link).answers) == len(bank.items)
+
+    assert post(client, link, action="submit", section=4).status_code == 302
+    assert count_responses(session) == 1
+    assert session.scalar(select(func.count()).select_from(ResponseItem)) == len(bank.items)
 
 
 def test_an_incomplete_submit_saves_the_answers_posted_with_it(session, client, link, bank):
