@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from surveys.errors import NotFound
+from surveys.errors import LinkClosed, NotFound
 from surveys.models import AccessToken, Assignment, CycleState, Participant, TokenPurpose
 
 TOKEN_BYTES = 32
@@ -59,8 +60,16 @@ VALID_IN = {
 }
 
 
+#: What can follow a token pasted from a sentence: anything outside its alphabet.
+_PASTED_TAIL = re.compile(r"[^A-Za-z0-9_-]+$")
+
+
 def resolve_token(session: Session, raw: str, purpose: TokenPurpose) -> AccessToken:
-    """Find a live token of this purpose, or raise NotFound (one message for every cause)."""
+    """Find a live token of this purpose, or raise NotFound (one message for every cause;
+    :class:`LinkClosed`, a NotFound, for a real one whose cycle has moved on)."""
+    # A link copied from an email often takes the sentence's "." or ")" along; a token
+    # never holds such characters.
+    raw = _PASTED_TAIL.sub("", raw or "")
     if not raw or len(raw) > 100:
         raise NotFound("This link is not valid.")
     # One query for what every link page reads: the cycle, the assignment and whose it is.
@@ -74,6 +83,8 @@ def resolve_token(session: Session, raw: str, purpose: TokenPurpose) -> AccessTo
             .joinedload(Participant.employee),
         )
     )
-    if token is None or token.purpose != purpose or token.cycle.state not in VALID_IN[purpose]:
+    if token is None or token.purpose != purpose:
         raise NotFound("This link is not valid.")
+    if token.cycle.state not in VALID_IN[purpose]:
+        raise LinkClosed(token.cycle, token.assignment)
     return token

@@ -262,7 +262,8 @@ def test_api_matrix(app, world):
 
 
 def test_link_pages_accept_only_their_kind(app, world):
-    """Each link route × each kind of token: only its own kind opens it, the rest is 404."""
+    """Each link route × each kind of token: only its own kind opens it, the rest is 404
+    (a survey link of a closed cycle: 410, the page saying the review closed)."""
     cells = []
     for rule in w.routes(app):
         if family(rule) != "link":
@@ -275,11 +276,14 @@ def test_link_pages_accept_only_their_kind(app, world):
                 reply = request(app.test_client(), method, url)
                 cell = Cell(kind, method, url, reply.status_code, reply.headers.get("Location", ""))
                 right = LINK_KINDS[prefix] == kind or (prefix == "/r/" and kind == "other_report")
+                closed = prefix == "/s/" and kind == "closed_survey"
                 if cell.status >= 500:
                     cell.problem = "server error"
                 elif right and cell.status == 404:
                     cell.problem = "its own kind of token was refused"
-                elif not right and cell.status != 404:
+                elif closed and cell.status != 410:
+                    cell.problem = "expected 410: the survey's cycle has closed"
+                elif not right and not closed and cell.status != 404:
                     cell.problem = "expected 404 for a token of another kind"
                 cells.append(cell)
     _report(cells)
@@ -319,7 +323,8 @@ def test_link_and_public_pages_ignore_console_sessions(app, world):
                 if other == kind:
                     continue
                 url = f"{prefix}{world.links[other]}"
-                assert actors[actor].get(url).status_code == 404, (actor, url)
+                closed = prefix == "/s/" and other == "closed_survey"
+                assert actors[actor].get(url).status_code == (410 if closed else 404), (actor, url)
     for rule in w.routes(app):
         if family(rule) == "public":
             for actor, client in actors.items():

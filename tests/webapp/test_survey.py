@@ -553,7 +553,7 @@ def not_found_body(reply) -> str:
 
 
 def test_every_bad_link_gets_the_same_plain_404(app, session, client, open_cycle, link):
-    cycle, _, _ = open_cycle
+    _ = open_cycle  # the link's own cycle stays open
     # another cycle, already closed, with its own links
     _, others = f.team(session, 3, prefix="U")
     closed = f.launched(session, others)
@@ -572,13 +572,11 @@ def test_every_bad_link_gets_the_same_plain_404(app, session, client, open_cycle
         "truncated": link[:-1],
         "too long": link * 3,
         "wrong purpose": nomination_link,
-        "other closed cycle": other_link,
     }
     bodies = {why: not_found_body(client.get(f"/s/{raw}")) for why, raw in bad.items()}
-    cycles.close_cycle(session, cycle)
-    session.commit()
-    bodies["after close"] = not_found_body(client.get(f"/s/{link}"))
     bodies["typo in path"] = not_found_body(client.get("/s/"))
+    # A real link of a closed cycle says so instead (test_a_closed_cycles_link_says_so).
+    assert client.get(f"/s/{other_link}").status_code == 410
 
     reference = bodies.pop("forged")
     assert "This link is not valid" in reference
@@ -590,15 +588,36 @@ def test_every_bad_link_gets_the_same_plain_404(app, session, client, open_cycle
         assert detail not in reference
 
 
-def test_submitting_after_close_is_404_and_stores_nothing(session, client, link, bank):
+def test_submitting_after_close_says_the_review_closed_and_stores_nothing(
+    session, client, link, bank
+):
     answer_everything(client, link, bank)
     cycle = assignment_of(session, link).cycle
     cycles.close_cycle(session, cycle)
     session.commit()
-    assert post(client, link, action="submit", section=4).status_code == 404
-    assert client.post(f"/s/{link}/autosave", data={}).status_code == 404
-    assert client.post(f"/s/{link}/decline").status_code == 404
+    late = post(client, link, action="submit", section=4)
+    assert late.status_code == 410
+    assert "This review has closed" in text_of(late)
+    assert "Your answers were not submitted before it closed" in text_of(late)
+    autosave = client.post(f"/s/{link}/autosave", data={})
+    assert autosave.status_code == 410
+    assert autosave.json == {"error": "This review has closed; answers can no longer be changed."}
+    assert client.post(f"/s/{link}/decline").status_code == 410
     assert count_responses(session) == 0
+
+
+def test_a_closed_cycles_link_says_whether_the_feedback_counts(session, client, link, bank):
+    answer_everything(client, link, bank)
+    assert post(client, link, action="submit", section=4).status_code == 302
+    cycle = assignment_of(session, link).cycle
+    cycles.close_cycle(session, cycle)
+    session.commit()
+    page = client.get(f"/s/{link}")
+    assert page.status_code == 410
+    text = text_of(page)
+    assert f"“{cycle.name}” closed on" in text
+    assert "was submitted before it closed and counts" in text
+    assert "This link is not valid" not in text
 
 
 # --- CSRF and a flaky database --------------------------------------------------------
@@ -736,7 +755,9 @@ def test_a_cycle_closing_during_an_incomplete_submit_is_no_server_error(
     monkeypatch.setattr(responses, "submit", close_then_incomplete)
     reply = post(client, link, action="submit", section=4)
     assert reply.status_code == 302
-    assert client.get(reply.location).status_code == 404
+    closed = client.get(reply.location)
+    assert closed.status_code == 410
+    assert "Your answers were not submitted before it closed" in text_of(closed)
     assert count_responses(session) == 0
 
 
@@ -806,3 +827,10 @@ def test_lost_session_cookie_shows_the_posted_answers_again_with_a_fresh_token(a
     assert saved.status_code == 302
     again = app.test_client().get(f"/s/{raw}?section=0").get_data(as_text=True)
     assert f'name="r:{bank_item}" value="4" checked' in again
+
+
+@pytest.mark.parametrize("tail", [".", ")", ").", ">", "%E2%80%9D", "%20"])
+def test_a_link_pasted_with_the_sentences_punctuation_still_opens(client, link, tail):
+    page = client.get(f"/s/{link}{tail}")
+    assert page.status_code == 200
+    assert 'id="survey"' in page.get_data(as_text=True)

@@ -7,12 +7,22 @@ adds autosave through ``/autosave``.
 
 from __future__ import annotations
 
-from flask import abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    abort,
+    flash,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
 
 from surveys import responses
-from surveys.errors import DomainError, NotFound
+from surveys.errors import DomainError, LinkClosed, NotFound
 from surveys.models import AssignmentStatus
 from webapp.extensions import db
 from webapp.rater import bp
@@ -22,8 +32,20 @@ from webapp.rater.forms import SurveyForm, posted_answers, survey_sections
 def _assignment(token: str):
     try:
         return responses.open_assignment(db.session, token)
+    except LinkClosed as closed:
+        abort(_closed_page(closed))
     except NotFound:
         abort(404)
+
+
+def _closed_page(closed: LinkClosed) -> Response:
+    """A real rating link after its cycle closed: say so (410), and whether the answers
+    made it (only the rater holds the link), instead of "not valid" like a typo."""
+    message = "This review has closed; answers can no longer be changed."
+    if request.endpoint == "rater.autosave":
+        return make_response(jsonify(error=message), 410)
+    page = render_template("rater/closed.html", cycle=closed.cycle, assignment=closed.assignment)
+    return make_response(page, 410)
 
 
 @bp.get("/s/<token>")
@@ -82,7 +104,7 @@ def _render(token, assignment, sections, index, answers, errors, status=200, for
 def save_section(token: str):
     assignment = _assignment(token)
     if assignment.status == AssignmentStatus.SUBMITTED:
-        return redirect(url_for(".survey", token=token))
+        return _submitted_elsewhere(token)
     form = SurveyForm()
     if not form.validate_on_submit():
         abort(400)
@@ -96,7 +118,10 @@ def save_section(token: str):
     try:
         answers = responses.save_draft(db.session, assignment, checked.answers)
         db.session.commit()
-    except (responses.AlreadySubmitted, responses.Declined):
+    except responses.AlreadySubmitted:
+        db.session.rollback()
+        return _submitted_elsewhere(token)
+    except responses.Declined:
         db.session.rollback()
         return redirect(url_for(".survey", token=token))
     except OperationalError:
@@ -124,6 +149,17 @@ def save_section(token: str):
         index = int(target) if target.isascii() and target.isdigit() else index
     index = min(max(index, 0), len(sections) - 1)
     return redirect(url_for(".survey", token=token, section=index, _anchor="survey"))
+
+
+def _submitted_elsewhere(token: str):
+    """A page posted after the survey was submitted (a double click, or another tab or
+    device): its answers were not kept, and the thank-you page must not suggest they were."""
+    flash(
+        "This survey had already been submitted, so the answers on that page were not saved"
+        " again: your feedback stands as first submitted.",
+        "info",
+    )
+    return redirect(url_for(".survey", token=token))
 
 
 def _raw_comments() -> dict[str, str]:
