@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask, current_app, render_template, request
 
 
 def init_app(app: Flask) -> None:
@@ -20,6 +20,9 @@ def init_app(app: Flask) -> None:
 
 def _handler(code: int, title: str):
     def handle(error):
-        return render_template("error.html", code=code, title=title), code
+        # The console's pages keep its layout and speak to HR, not to a rater.
+        page = "admin/error.html" if request.blueprint == "admin" else "error.html"
+        limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+        return render_template(page, code=code, title=title, limit_mb=limit / 2**20), code
 
     return handle

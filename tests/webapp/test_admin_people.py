@@ -6,7 +6,7 @@ import html
 import re
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from surveys.models import AuditEvent, Employee
 from tests import factories as f
@@ -84,6 +84,24 @@ def test_a_signed_out_visitor_is_sent_to_login(client):
         response = getattr(client, method)(url)
         assert response.status_code == 302, url
         assert urlsplit(response.headers["Location"]).path == "/admin/login"
+
+
+def test_a_file_over_the_limit_gets_the_consoles_own_413_page(app, hr_client):
+    page = hr_client.get("/admin/people").get_data(as_text=True)
+    assert "up to 2 MB" in page  # the limit is on the form
+    # A smaller limit keeps the upload in memory (a 2 MB one is spooled to a file that
+    # Werkzeug leaves for the garbage collector when it stops reading).
+    app.config["MAX_CONTENT_LENGTH"] = 256 * 1024
+    big = b"employee_id,name,email,manager_id\n" + b"E1,Ann,a@example.com,\n" * 20_000
+    reply = upload(hr_client, big)
+    assert reply.status_code == 413
+    text = reply.get_data(as_text=True)
+    assert "larger than the console's limit of 0.25 MB" in text
+    assert "feedback360 employees import FILE.csv" in text
+    assert 'aria-label="Console"' in text  # the console's navigation, not a rater's page
+    assert "shorten long comments" not in text
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Employee)) == 0
 
 
 def test_the_list_shows_manager_department_and_status(app, hr_client):
