@@ -426,3 +426,32 @@ def test_desktop_screenshot(page, survey, live_server):
     expect(page.get_by_role("button", name="Submit my feedback")).to_be_visible()
     page.screenshot(path=str(SCREENSHOTS / "survey-desktop-final.png"), full_page=True)
     assert (SCREENSHOTS / "survey-desktop-final.png").stat().st_size > 10_000
+
+
+def test_without_a_connection_nothing_is_lost_and_submit_waits(context_factory, survey, live_server):
+    """The server can't be reached: the page says its answers are not saved, keeps
+    trying, and holds a Submit back (sent, it would end on the browser's error page with
+    the typing gone); once the server answers again the answers are saved."""
+    seed_draft(live_server, survey.peer, REQUIRED)
+    page = context_factory().new_page()
+    page.goto(f"{survey.peer}?section={FINAL}")
+    page.route("**/autosave", lambda route: route.abort("connectionrefused"))
+    comment_box(page, survey.participant).fill("Typed while the server was away")
+    status = page.get_by_role("status")
+    expect(status).to_have_text(re.compile("Not saved: no connection"), timeout=8_000)
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.accept()))
+    page.get_by_role("button", name="Submit my feedback").click()
+    expect(status).to_have_text(re.compile("No connection: nothing was sent"))
+    assert dialogs == []  # held back before the confirmation
+    assert stored_response(live_server, survey.peer) is None
+    expect(comment_box(page, survey.participant)).to_have_value("Typed while the server was away")
+
+    page.unroute("**/autosave")  # the server is back: the next try saves
+    expect(status).to_have_text("All changes saved.", timeout=12_000)
+    assert saved_draft(live_server, survey.peer).comments == {
+        "keep_doing": "Typed while the server was away"
+    }
+    page.get_by_role("button", name="Submit my feedback").click()
+    expect(page.get_by_role("heading", name=THANKS)).to_be_visible()
+    assert stored_response(live_server, survey.peer) is not None

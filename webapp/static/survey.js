@@ -11,6 +11,7 @@
   var edits = 0;        // bumped on every change, so a save knows if it is still current
   var savedEdits = 0;
   var submitting = false;
+  var offline = false;  // the last autosave could not reach the server
 
   function say(text) { if (status && status.textContent !== text) status.textContent = text; }
   function dirty() { return edits !== savedEdits; }
@@ -28,6 +29,7 @@
     }).then(function (r) {
       return r.json().then(function (data) { return { ok: r.ok, data: data }; });
     }).then(function (res) {
+      offline = false;
       if (!res.ok) { say(res.data.error || "Not saved yet."); return; }
       savedEdits = Math.max(savedEdits, version);
       if (dirty()) return;  // newer edits are waiting for their own save
@@ -37,7 +39,11 @@
         ? "Saved, except one answer: see the message next to it."
         : "Saved, except " + n + " answers: see the messages next to them.");
     }).catch(function () {
-      say("Offline? Your answers will be saved when you continue.");
+      // No answer at all (offline, or the server restarting): keep trying; the answers
+      // stay on this page meanwhile.
+      offline = true;
+      say("Not saved: no connection. Keep this page open; it will try again.");
+      if (!timer) timer = setTimeout(save, 5000);
     }).then(function () { inflight = null; });
   }
 
@@ -157,6 +163,12 @@
 
   form.addEventListener("submit", function (e) {
     var button = e.submitter;
+    if (offline && !submitting) {
+      // Sent now it would fail on the browser's error page, and the typing with it.
+      e.preventDefault();
+      say("No connection: nothing was sent, and your answers are still here. Try again in a moment.");
+      return;  // the autosave keeps trying meanwhile
+    }
     if (!submitting && button && button.dataset.confirm && !window.confirm(button.dataset.confirm)) {
       e.preventDefault();
       return;
@@ -186,5 +198,8 @@
     Array.prototype.forEach.call(form.querySelectorAll("button[disabled]"), function (b) {
       b.disabled = false;
     });
+    // What the page shows may not be what the server has (a submit that never arrived):
+    // save it again.
+    edited(0);
   });
 })();
