@@ -428,7 +428,9 @@ def test_desktop_screenshot(page, survey, live_server):
     assert (SCREENSHOTS / "survey-desktop-final.png").stat().st_size > 10_000
 
 
-def test_without_a_connection_nothing_is_lost_and_submit_waits(context_factory, survey, live_server):
+def test_without_a_connection_nothing_is_lost_and_submit_waits(
+    context_factory, survey, live_server
+):
     """The server can't be reached: the page says its answers are not saved, keeps
     trying, and holds a Submit back (sent, it would end on the browser's error page with
     the typing gone); once the server answers again the answers are saved."""
