@@ -311,8 +311,8 @@ class ScaleSchema(_Strict):
         count = len(points)
         if not MIN_SCALE_POINTS <= count <= MAX_SCALE_POINTS:
             raise ValidationError(
-                f"has {count} points; a scale needs {MIN_SCALE_POINTS} to "
-                f"{MAX_SCALE_POINTS} labelled points",
+                f"has {count} point{'s' if count != 1 else ''}; a scale needs"
+                f" {MIN_SCALE_POINTS} to {MAX_SCALE_POINTS} labelled points",
                 "labels",
             )
         if points != list(range(points[0], points[0] + count)):

@@ -55,6 +55,14 @@ class SettingsError(DomainError):
         super().__init__(_format_errors(messages))
 
 
+#: How far ahead a deadline may be: a review runs for weeks, so 9999-12-31 is a typo.
+MAX_AHEAD = timedelta(days=366)
+
+
+def _too_far(day: date) -> str:
+    return f"{day.isoformat()} is more than a year away; check the year"
+
+
 class CycleSettingsSchema(Schema):
     """The settings HR chooses for a cycle (DESIGN §3), shared by CLI, console and API."""
 
@@ -86,6 +94,9 @@ class CycleSettingsSchema(Schema):
         if data["peer_max"] < data["peer_min"]:
             raise ValidationError("peer_max must be at least peer_min", "peer_max")
         deadline, close = data["nomination_deadline"], data["close_date"]
+        for key, day in (("nomination_deadline", deadline), ("close_date", close)):
+            if day is not None and day > utcnow().date() + MAX_AHEAD:
+                raise ValidationError(_too_far(day), key)
         if deadline and close and close <= deadline:
             raise ValidationError(
                 "the close date must be after the nomination deadline", "close_date"
@@ -487,6 +498,8 @@ def extend_deadline(
         )
     if close_date <= today:
         raise DomainError(f"the new close date must be after today ({_fmt(today)})")
+    if close_date > today + MAX_AHEAD:
+        raise DomainError(_too_far(close_date))
     previous = cycle.close_date
     if previous is not None and close_date <= previous:
         raise DomainError(

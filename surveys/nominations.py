@@ -58,25 +58,25 @@ def _check_nominees(
 ) -> list[Employee]:
     cycle = participant.cycle
     if cycle.state not in (CycleState.DRAFT, CycleState.NOMINATING):
-        raise DomainError("nominations are closed for this cycle")
+        raise DomainError("Nominations are closed for this cycle.")
     ids = list(dict.fromkeys(nominee_ids))
     person = participant.employee
     if person.id in ids:
-        raise DomainError("you cannot nominate yourself as a peer")
+        raise DomainError("You cannot nominate yourself as a peer.")
     if not cycle.peer_min <= len(ids) <= cycle.peer_max:
         raise DomainError(
-            f"please choose between {cycle.peer_min} and {cycle.peer_max} colleagues"
-            f" (you chose {len(ids)})"
+            f"Please choose between {cycle.peer_min} and {cycle.peer_max} colleagues"
+            f" (you chose {len(ids)})."
         )
     found = {e.id: e for e in session.scalars(select(Employee).where(Employee.id.in_(ids)))}
     unknown = [i for i in ids if i not in found or not found[i].active]
     if unknown:
-        raise DomainError("some of the chosen colleagues are not available")
+        raise DomainError("Some of the chosen colleagues are not available.")
     for e in found.values():
         if e.id == person.manager_id:
-            raise DomainError(f"{e.name} is your manager and already rates you as such")
+            raise DomainError(f"{e.name} is your manager and already rates you as such.")
         if e.manager_id == person.id:
-            raise DomainError(f"{e.name} reports to you and already rates you as such")
+            raise DomainError(f"{e.name} reports to you and already rates you as such.")
     return [found[i] for i in ids]
 
 

@@ -423,7 +423,7 @@ def read_the_report(context: BrowserContext, mail: Mailbox) -> None:
     with page.expect_download(timeout=60_000) as started:
         page.get_by_role("link", name="Download as PDF").click()
     download = started.value
-    assert download.suggested_filename == "feedback-report.pdf"
+    assert download.suggested_filename == f"feedback-report-{CYCLE.replace(' ', '_')}.pdf"
     pdf = one_line(pdf_text(Path(download.path()).read_bytes()))
     assert PARTICIPANT in pdf
     shown = Counter(numbers(one_line(overview.inner_text())))

@@ -431,6 +431,7 @@ def test_translation_into_the_main_language_or_a_bad_code():
     [
         ({1: "a", 2: "b", 4: "d"}, "consecutive whole numbers; missing 3 between 1 and 4"),
         ({1: "a", 2: "b"}, "has 2 points; a scale needs 3 to 10"),
+        ({1: "a"}, "has 1 point; a scale needs 3 to 10"),
         ({i: str(i) for i in range(11)}, "has 11 points"),
         ({"one": "a", 2: "b", 3: "c"}, "scale values must be whole numbers, got 'one'"),
     ],

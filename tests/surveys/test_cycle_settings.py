@@ -68,6 +68,12 @@ def test_update_changes_a_draft_and_reports_what_changed(session):
         ({"thresholds": {"direct_report": 1}}, "thresholds", "direct_report threshold below 2"),
         ({"language": "fr"}, "language", "no 'fr' texts"),
         ({"name": "  "}, "name", "a cycle needs a name"),
+        ({"close_date": "9999-12-31"}, "close_date", "9999-12-31 is more than a year away"),
+        (
+            {"nomination_deadline": (date.today() + timedelta(days=400)).isoformat()},
+            "nomination_deadline",
+            "more than a year away; check the year",
+        ),
         ({"name": "x" * 201}, "name", "at most 200 characters"),
         ({"max_reminders": 99}, "max_reminders", "less than or equal to 20"),
     ],

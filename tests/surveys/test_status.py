@@ -51,6 +51,8 @@ def test_extend_deadline_moves_the_close_date_later(session, open_cycle):
         (date(2026, 3, 15), "later than the current one"),
         (TODAY, "after today"),
         (date(2026, 3, 1), "after today"),
+        (date(9999, 12, 31), "9999-12-31 is more than a year away; check the year"),
+        (date(2027, 3, 12), "more than a year away"),
     ],
 )
 def test_extend_deadline_refuses_a_date_not_later(session, open_cycle, new, message):

@@ -364,7 +364,7 @@ def test_hr_override_refuses_a_list_outside_the_rules(app, client, nominating):
     response = client.post(url, data={"nominee": [str(nominating.peers[2])]})
     assert response.status_code == 422
     page = response.get_data(as_text=True)
-    assert "please choose between 2 and 3 colleagues (you chose 1)" in page
+    assert "Please choose between 2 and 3 colleagues (you chose 1)." in page
     assert re.search(rf'value="{nominating.peers[2]}" checked', page)  # the choice is kept
     assert _nominations(app, nominating.participant) == {
         "Bea": (NominationStatus.PROPOSED, "participant"),

@@ -99,7 +99,7 @@ def test_too_few_or_too_many_is_422_and_nothing_is_saved(session, client, org, c
     people = [*org.peers, org.sue][:count]
     reply = nominate(client, org, people)
     assert reply.status_code == 422
-    assert f"please choose between 2 and 3 colleagues (you chose {count})" in reply.get_data(
+    assert f"Please choose between 2 and 3 colleagues (you chose {count})." in reply.get_data(
         as_text=True
     )
     assert {i for i, ticked in listed(reply).items() if ticked} == {p.id for p in people}

@@ -73,6 +73,11 @@ def test_pdf_download(session, client):
     assert response.mimetype == "application/pdf"
     assert response.data.startswith(b"%PDF")
     assert participant.employee.name in pdf_text(response.data)
+    # Named by its cycle (one person keeps each year's apart), in plain ASCII.
+    slug = "".join(c if c.isascii() and c.isalnum() else "_" for c in participant.cycle.name)
+    expected = "feedback-report-" + "_".join(filter(None, slug.split("_"))) + ".pdf"
+    disposition = response.headers["Content-Disposition"]
+    assert disposition == f'attachment; filename="{expected}"'
 
 
 def test_each_link_opens_only_its_own_report(session, client):

@@ -50,7 +50,8 @@ def participant_report(token: str) -> Response:
 @links.get("/r/<token>/report.pdf")
 def participant_report_pdf(token: str) -> Response:
     report = _released_report(token)
-    return private(pdf_response(report, "feedback-report.pdf"))
+    # Named by its cycle: a participant of several cycles keeps each year's apart.
+    return private(pdf_response(report, f"feedback-report-{report.cycle_name}.pdf"))
 
 
 def pdf_response(report: ReportData, filename: str) -> Response:
