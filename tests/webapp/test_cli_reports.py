@@ -7,11 +7,12 @@ import json
 from sqlalchemy import func, select
 
 from surveys import cycles
-from surveys.models import AssignmentStatus, AuditEvent, Response
+from surveys.models import AssignmentStatus, AuditEvent, OutboxMessage, Response
 from surveys.releases import latest_version, release_cycle
 from surveys.responses import cycle_bank
 from tests import factories as f
 from tests.surveys.test_releases import late_team
+from tests.surveys.test_reports import build_cycle
 
 
 def released_with_late(session, *, peers=6, answering=3):
@@ -128,3 +129,48 @@ def test_rerelease_errors(session, runner):
     )
     assert result.exit_code != 0
     assert "not participants of cycle" in result.output
+
+
+def test_hold_then_release_then_share_from_the_command_line(session, runner):
+    cycle, participant = build_cycle(session, participants=2)
+    cycles.close_cycle(session, cycle)
+    session.commit()
+    me = participant.employee.external_id
+    other = next(p for p in cycle.participants if p.id != participant.id)
+
+    result = runner.invoke(args=["reports", "hold", "--cycle", str(cycle.id), me])
+    assert result.exit_code == 0, result.output
+    assert f"1 report held back at release; 1 of cycle {cycle.id} held in all." in result.output
+    unknown = runner.invoke(args=["reports", "hold", "--cycle", str(cycle.id), me, "NOPE"])
+    assert unknown.exit_code == 1
+    assert f"not participants of cycle {cycle.id}: NOPE" in unknown.output
+    early = runner.invoke(args=["reports", "share", "--cycle", str(cycle.id), me])
+    assert early.exit_code == 1
+    assert "a report is shared after the release" in early.output
+
+    released = runner.invoke(args=["cycles", "release", str(cycle.id)])
+    assert released.exit_code == 0, released.output
+    assert "2 reports frozen, 1 email with report links queued. 1 held back" in released.output
+    session.expire_all()
+    assert report_addresses(session) == [other.employee.email]
+
+    shared = runner.invoke(args=["reports", "share", "--cycle", str(cycle.id), me])
+    assert shared.exit_code == 0, shared.output
+    assert "1 report link queued." in shared.output
+    session.expire_all()
+    assert sorted(report_addresses(session)) == sorted(p.employee.email for p in cycle.participants)
+    again = runner.invoke(args=["reports", "share", "--cycle", str(cycle.id), me])
+    assert again.exit_code == 1
+    assert "already been sent" in again.output
+    late = runner.invoke(args=["reports", "hold", "--cycle", str(cycle.id), "--undo", me])
+    assert late.exit_code == 1
+    actions = session.scalars(
+        select(AuditEvent.action).where(AuditEvent.action.startswith("report."))
+    ).all()
+    assert sorted(actions) == ["report.hold", "report.share"]
+
+
+def report_addresses(session) -> list[str]:
+    return list(
+        session.scalars(select(OutboxMessage.to_address).where(OutboxMessage.kind == "report"))
+    )

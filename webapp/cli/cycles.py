@@ -326,7 +326,8 @@ def release(cycle_id):
     )
     click.echo(
         f"Cycle {cycle.id} released: {summary.reports} reports frozen,"
-        f" {summary.emails} emails with report links queued.{held}"
+        f" {summary.emails} email{'s' if summary.emails != 1 else ''} with report links"
+        f" queued.{held}"
     )
 
 

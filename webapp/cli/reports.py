@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -253,6 +254,33 @@ def _participants_by_employee(cycle: Cycle, employee_ids: tuple[str, ...]) -> li
     return [by_employee[e] for e in employee_ids]
 
 
+def _for_each_participant(
+    cycle_id: int, employee_ids: tuple[str, ...], action: str, do: Callable[[Participant], None]
+) -> Cycle:
+    """``do`` for each named participant of the cycle, each in the audit log as ``action``;
+    all of them or, on the first refusal, none."""
+    from surveys.cycles import get_cycle
+    from surveys.errors import DomainError
+    from webapp.extensions import db
+
+    try:
+        cycle = get_cycle(db.session, cycle_id)
+        for participant in _participants_by_employee(cycle, employee_ids):
+            do(participant)
+            audit.record(
+                db.session,
+                audit.COMMAND_LINE,
+                action,
+                f"cycle {cycle.id} {cycle.name}",
+                {"participant": participant.employee.external_id},
+            )
+    except DomainError as error:
+        db.session.rollback()
+        raise click.ClickException(str(error)) from error
+    db.session.commit()
+    return cycle
+
+
 @command.command("hold")
 @click.option("--cycle", "cycle_id", required=True, type=int, help="Cycle id (not released yet).")
 @click.option("--undo", is_flag=True, help="Send these reports with the others after all.")
@@ -264,29 +292,19 @@ def hold(cycle_id: int, undo: bool, employee_ids: tuple[str, ...]) -> None:
     They are frozen with the others when the cycle is released, but their links are
     emailed only by `feedback360 reports share`.
     """
-    from surveys.cycles import get_cycle
-    from surveys.errors import DomainError
     from surveys.releases import hold_report
     from webapp.extensions import db
 
-    try:
-        cycle = get_cycle(db.session, cycle_id)
-        for participant in _participants_by_employee(cycle, employee_ids):
-            hold_report(db.session, participant, not undo)
-            audit.record(
-                db.session,
-                audit.COMMAND_LINE,
-                "report.unhold" if undo else "report.hold",
-                f"cycle {cycle.id} {cycle.name}",
-                {"participant": participant.employee.external_id},
-            )
-    except DomainError as error:
-        db.session.rollback()
-        raise click.ClickException(str(error)) from error
-    db.session.commit()
+    cycle = _for_each_participant(
+        cycle_id,
+        employee_ids,
+        "report.unhold" if undo else "report.hold",
+        lambda participant: hold_report(db.session, participant, not undo),
+    )
     held = sum(p.report_held for p in cycle.participants)
+    n = len(employee_ids)
     verb = "will be sent with the others" if undo else "held back at release"
-    click.echo(f"{len(employee_ids)} report(s) {verb}; {held} of cycle {cycle.id} held in all.")
+    click.echo(f"{n} report{'s' if n != 1 else ''} {verb}; {held} of cycle {cycle.id} held in all.")
 
 
 @command.command("share")
@@ -294,24 +312,15 @@ def hold(cycle_id: int, undo: bool, employee_ids: tuple[str, ...]) -> None:
 @click.argument("employee_ids", nargs=-1, required=True)
 def share(cycle_id: int, employee_ids: tuple[str, ...]) -> None:
     """Email the links of held-back reports (see `feedback360 reports hold`) to EMPLOYEE_IDS."""
-    from surveys.cycles import get_cycle
-    from surveys.errors import DomainError
     from surveys.releases import share_report
     from webapp.extensions import db
 
-    try:
-        cycle = get_cycle(db.session, cycle_id)
-        for participant in _participants_by_employee(cycle, employee_ids):
-            share_report(db.session, participant, base_url=current_app.config["BASE_URL"])
-            audit.record(
-                db.session,
-                audit.COMMAND_LINE,
-                "report.share",
-                f"cycle {cycle.id} {cycle.name}",
-                {"participant": participant.employee.external_id},
-            )
-    except DomainError as error:
-        db.session.rollback()
-        raise click.ClickException(str(error)) from error
-    db.session.commit()
-    click.echo(f"{len(employee_ids)} report link(s) queued.")
+    base_url = current_app.config["BASE_URL"]
+    _for_each_participant(
+        cycle_id,
+        employee_ids,
+        "report.share",
+        lambda participant: share_report(db.session, participant, base_url=base_url),
+    )
+    n = len(employee_ids)
+    click.echo(f"{n} report link{'s' if n != 1 else ''} queued.")
