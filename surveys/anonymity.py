@@ -213,7 +213,8 @@ def plan_disclosure(
     show_manager : bool
         Whether the cycle shows the manager's answers as a group of their own.
     hide : collection of str, optional
-        Groups to hide in any case (what an earlier version of the report hid).
+        Groups to hide in any case (what an earlier version of the report hid, or what
+        a wider plan folds away).
 
     Returns
     -------
@@ -327,7 +328,9 @@ def plan_cells(
     """Plan cells whose answers are separate (a report's items), each on its own counts.
 
     ``carried`` maps a cell to the groups to hide there in any case (what an earlier
-    version of the report hid, :func:`carried_hiding`). Figures pooled from several of
+    version of the report hid, :func:`carried_hiding`, and what the report's response
+    counts fold into "others": shown in a cell where it skipped, the group beside it would
+    tell that it skipped). Figures pooled from several of
     these cells must then pool only where a group is published (:func:`published_in`).
     """
     carried = carried or {}

@@ -1051,9 +1051,10 @@ def _plain_gap(report: CompetencyReport, scores: Scores, row: int, k: int) -> tu
     against the plain interval the report shows: the scoring module's verdict rests on
     the spread of each rater's mean, which the report must not give away (rule 6). The
     self score keeps its own noise (the agreement's gap SE less the others' SE)."""
-    if report.self_score is None or report.adjusted is None or report.ci_low is None:
-        return False, False
-    assert report.ci_high is not None
+    assert report.self_score is not None  # both checked by the caller
+    assert report.adjusted is not None
+    if report.ci_low is None or report.ci_high is None:
+        return False, False  # no spread to judge a gap against
     z = float(stats.norm.ppf(0.5 + scores.confidence / 2))
     others_se = (report.ci_high - report.ci_low) / (2 * z)
     gap_se, model_se = scores.agreement.gap_se[row, k], scores.se[row, k]
