@@ -21,7 +21,9 @@ def init_app(app: Flask) -> None:
 def _handler(code: int, title: str):
     def handle(error):
         # The console's pages keep its layout and speak to HR, not to a rater.
-        page = "admin/error.html" if request.blueprint == "admin" else "error.html"
+        # (By path: a mistyped console address matches no route, so it has no blueprint.)
+        console = request.path == "/admin" or request.path.startswith("/admin/")
+        page = "admin/error.html" if console else "error.html"
         limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
         return render_template(page, code=code, title=title, limit_mb=limit / 2**20), code
 

@@ -102,6 +102,10 @@ def test_a_file_over_the_limit_gets_the_consoles_own_413_page(app, hr_client):
     assert "shorten long comments" not in text
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Employee)) == 0
+    typo = hr_client.get("/admin/peple")
+    assert typo.status_code == 404
+    assert 'aria-label="Console"' in typo.get_data(as_text=True)
+    assert "This link is not valid" not in typo.get_data(as_text=True)
 
 
 def test_the_list_shows_manager_department_and_status(app, hr_client):
