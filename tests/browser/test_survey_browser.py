@@ -101,6 +101,8 @@ def test_keyboard_only_completes_the_survey(page, survey, live_server):
         tab_until(page, is_button("Save and continue"))
         page.keyboard.press("Enter")
         page.wait_for_url(re.compile(rf"section={section + 1}\b"))
+        # Focus starts at the new section's heading, not back at the top of the page.
+        expect(page.locator("h2.section-title")).to_be_focused()
 
     tab_until(page, lambda e: e["tag"] == "TEXTAREA")
     page.keyboard.type("Typed without a mouse.")

@@ -311,20 +311,20 @@ def test_next_saves_the_section_and_redirects_to_the_next(session, client, link,
     section = bank.competencies[0]
     reply = post(client, link, rate(section.items, "5"))
     assert reply.status_code == 302
-    assert reply.location.endswith(f"/s/{link}?section=1#survey")
+    assert reply.location.endswith(f"/s/{link}?section=1#section-title")
     assert draft_of(session, link).answers == {i.id: 5 for i in section.items}
     assert assignment_of(session, link).status == AssignmentStatus.IN_PROGRESS
     page = client.get(reply.location)
     assert f"Section 2 of 5: {bank.competencies[1].title}" in text_of(page)
 
     back = post(client, link, action="back", section=1)
-    assert back.location.endswith(f"/s/{link}?section=0#survey")
+    assert back.location.endswith(f"/s/{link}?section=0#section-title")
     goto = post(client, link, action="goto-3", section=4)
-    assert goto.location.endswith(f"/s/{link}?section=3#survey")
+    assert goto.location.endswith(f"/s/{link}?section=3#section-title")
     for forged in ("goto-²", "goto-", "goto-99", "dance"):  # "²".isdigit() but int() refuses it
         reply = post(client, link, action=forged, section=2)
         assert reply.status_code == 302, forged
-        assert reply.location.endswith("#survey"), forged
+        assert reply.location.endswith("#section-title"), forged
 
 
 def test_another_device_resumes_with_saved_answers_at_the_first_open_section(

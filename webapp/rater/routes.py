@@ -148,7 +148,7 @@ def save_section(token: str):
         # isdigit() alone accepts "²", which int() refuses: a forged button must not 500.
         index = int(target) if target.isascii() and target.isdigit() else index
     index = min(max(index, 0), len(sections) - 1)
-    return redirect(url_for(".survey", token=token, section=index, _anchor="survey"))
+    return redirect(url_for(".survey", token=token, section=index, _anchor="section-title"))
 
 
 def _submitted_elsewhere(token: str):
