@@ -125,7 +125,8 @@ def clean_answers(bank: Bank, ratings: dict[str, str], comments: dict[str, str])
         text = (text or "").replace("\r\n", "\n").replace("\x00", "").strip()
         if len(text) > MAX_COMMENT_CHARS:
             result.errors[question_id] = (
-                f"Please keep this under {MAX_COMMENT_CHARS:,} characters (it has {len(text):,})."
+                f"Please keep this to {MAX_COMMENT_CHARS:,} characters or fewer"
+                f" (it has {len(text):,})."
             )
             continue
         result.answers.comments[question_id] = text

@@ -146,7 +146,7 @@ def test_clean_answers_keeps_valid_and_reports_each_bad_value(session, open_cycl
     assert "from 1 to 5" in checked.errors[first]
     assert checked.errors[second] == "Choose one of the options."
     assert checked.errors["nope"] == "Unknown question."
-    assert "under 10,000 characters" in checked.errors[question]
+    assert "to 10,000 characters or fewer" in checked.errors[question]
 
 
 def test_a_comment_of_exactly_the_limit_is_kept_and_one_more_character_is_not(session, open_cycle):
@@ -165,7 +165,7 @@ def test_a_comment_of_exactly_the_limit_is_kept_and_one_more_character_is_not(se
     assert len(responses.load_draft(session, a).comments[question]) == limit
     over = responses.clean_answers(bank, {}, {question: exact + "y"})
     assert over.errors[question] == (
-        f"Please keep this under {limit:,} characters (it has {limit + 1:,})."
+        f"Please keep this to {limit:,} characters or fewer (it has {limit + 1:,})."
     )
 
 

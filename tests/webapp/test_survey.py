@@ -451,7 +451,7 @@ def test_a_1mb_comment_is_refused_with_a_message_and_kept_in_the_textarea(
         section=4,
     )
     assert reply.status_code == 422
-    assert "Please keep this under 10,000 characters (it has 1,000,000)." in text_of(reply)
+    assert "Please keep this to 10,000 characters or fewer (it has 1,000,000)." in text_of(reply)
     assert Page.of(reply).textarea(f"c:{keep}") == huge
     draft = draft_of(session, link)
     assert draft.comments == {change: "Shorter meetings"}

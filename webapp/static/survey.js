@@ -18,7 +18,7 @@
 
   function save() {
     timer = null;
-    if (inflight) { schedule(500); return; }
+    if (inflight) { schedule(500); return inflight; }
     var version = edits;
     say("Saving…");
     inflight = fetch(url, {
@@ -45,6 +45,7 @@
       say("Not saved: no connection. Keep this page open; it will try again.");
       if (!timer) timer = setTimeout(save, 5000);
     }).then(function () { inflight = null; });
+    return inflight;
   }
 
   // The autosave's refusals, next to their answers (the server's page shows them the
@@ -56,7 +57,9 @@
     var keys = Object.keys(errors);
     keys.forEach(function (key) {
       var box = document.getElementById("q-" + key.replace(/\./g, "-"));
-      if (!box) return;
+      // A comment over its limit: the count under it says so already (a second message
+      // above the box would push the buttons down once more, later).
+      if (!box || box.querySelector(".char-count.over")) return;
       var p = document.createElement("p");
       p.className = "field-error";
       p.dataset.autosave = "";
@@ -163,32 +166,46 @@
 
   form.addEventListener("submit", function (e) {
     var button = e.submitter;
-    if (offline && !submitting) {
-      // Sent now it would fail on the browser's error page, and the typing with it.
+    if (submitting) { guard(button); return; }  // the submit let through by go()
+    if (button && button.dataset.confirm && !window.confirm(button.dataset.confirm)) {
       e.preventDefault();
-      say("No connection: nothing was sent, and your answers are still here. Try again in a moment.");
-      return;  // the autosave keeps trying meanwhile
+      return;
     }
-    if (!submitting && button && button.dataset.confirm && !window.confirm(button.dataset.confirm)) {
+    if (timer) { clearTimeout(timer); timer = null; }
+    // Unsaved typing (or a connection lost before): save it first, which also tells
+    // whether the server can be reached. A running autosave finishes first too, so it
+    // cannot land after the submit.
+    var pending = inflight || (dirty() || offline ? save() : null);
+    if (pending) {
       e.preventDefault();
+      pending.then(function () {
+        if (offline) {
+          // Sent now it would end on the browser's error page, and the typing with it.
+          keep();
+          say("No connection: nothing was sent, and your answers are still here. Try again in a moment.");
+          return;  // the autosave keeps trying meanwhile
+        }
+        go(button);
+      });
       return;
     }
     submitting = true;
     forget();
-    if (timer) { clearTimeout(timer); timer = null; }
-    if (inflight) {
-      // Let a running autosave finish first, so it cannot land after the submit.
-      e.preventDefault();
-      inflight.then(function () {
-        if (form.requestSubmit) form.requestSubmit(button); else form.submit();
-      });
-      return;
-    }
+    guard(button);
+  });
+
+  function guard(button) {
     if (button && button.value === "submit") {
       // Avoid a double submit; the server would refuse it anyway.
       setTimeout(function () { button.disabled = true; }, 0);
     }
-  });
+  }
+
+  function go(button) {
+    submitting = true;
+    forget();
+    if (form.requestSubmit) form.requestSubmit(button); else form.submit();
+  }
 
   // Coming back with the browser's Back button restores this page from memory as it
   // was left: undo the double-submit guard.
