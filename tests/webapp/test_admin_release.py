@@ -424,7 +424,7 @@ def test_release_needs_a_csrf_token(app, client, closed):
 
 def _row(page: str, name: str) -> str:
     """The release page's table row of the participant called ``name``."""
-    return page.split(f'<th scope="row">{escape(name)}', 1)[1].split("</tr>")[0]
+    return page.split(f'tabindex="-1">{escape(name)}', 1)[1].split("</tr>")[0]
 
 
 def test_a_report_held_back_at_release_is_sent_from_the_release_page(app, client, closed):
@@ -435,10 +435,14 @@ def test_a_report_held_back_at_release_is_sent_from_the_release_page(app, client
     row = _row(page, closed.participant.name)
     assert "Held back at release." in row
     assert "Send with the others" in row
-    assert "1 of them held back" in page
+    assert "1 of the 2 reports is held back" in page
+    assert "Release to all 2 participants (1 held back)" in page
 
     page = _release(client, closed.id).headers["Location"]
     page = client.get(page).get_data(as_text=True)
+    assert client.post(hold, data={"held": "1"}).location.endswith(
+        f"#p-{closed.participant.id}"
+    )  # back at the participant's row, even when refused
     assert "Released 2 reports; 1 email with report links queued. 1 report held back" in page
     assert _report_emails(app) == ["t2@example.com"]
     assert set(_report_links(app)) == {closed.other.id}

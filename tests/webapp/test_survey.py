@@ -598,7 +598,7 @@ def test_submitting_after_close_says_the_review_closed_and_stores_nothing(
     late = post(client, link, action="submit", section=4)
     assert late.status_code == 410
     assert "This review has closed" in text_of(late)
-    assert "Your answers were not submitted before it closed" in text_of(late)
+    assert "No answers for T Member 1 were submitted from this link before it closed" in text_of(late)
     autosave = client.post(f"/s/{link}/autosave", data={})
     assert autosave.status_code == 410
     assert autosave.json == {"error": "This review has closed; answers can no longer be changed."}
@@ -616,8 +616,9 @@ def test_a_closed_cycles_link_says_whether_the_feedback_counts(session, client, 
     assert page.status_code == 410
     text = text_of(page)
     assert f"“{cycle.name}” closed on" in text
-    assert "was submitted before it closed and counts" in text
+    assert "Your feedback for T Member 1 was submitted before it closed and counts" in text
     assert "This link is not valid" not in text
+    assert "Nothing more can be answered in this review." in text  # its own footer
 
 
 # --- CSRF and a flaky database --------------------------------------------------------
@@ -757,7 +758,7 @@ def test_a_cycle_closing_during_an_incomplete_submit_is_no_server_error(
     assert reply.status_code == 302
     closed = client.get(reply.location)
     assert closed.status_code == 410
-    assert "Your answers were not submitted before it closed" in text_of(closed)
+    assert "were submitted from this link before it closed, so none" in text_of(closed)
     assert count_responses(session) == 0
 
 

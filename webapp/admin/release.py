@@ -250,7 +250,7 @@ def _report_link_action(cycle_id: int, participant_id: int, action: str):
     except DomainError as error:
         db.session.rollback()
         flash(f"Not done: {error}.", "error")
-        return redirect(url_for(".release", cycle_id=found.id))
+        return redirect(url_for(".release", cycle_id=found.id, _anchor=f"p-{participant.id}"))
     audit.record(
         db.session,
         current_user,
@@ -260,7 +260,15 @@ def _report_link_action(cycle_id: int, participant_id: int, action: str):
     )
     db.session.commit()
     flash(message, "info")
-    return redirect(url_for(".release", cycle_id=found.id, page=request.args.get("page")))
+    # Back at the participant's row (focusable), where HR was working down the list.
+    return redirect(
+        url_for(
+            ".release",
+            cycle_id=found.id,
+            page=request.args.get("page"),
+            _anchor=f"p-{participant.id}",
+        )
+    )
 
 
 # -- preview --------------------------------------------------------------------------------

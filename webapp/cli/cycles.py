@@ -320,7 +320,8 @@ def release(cycle_id):
     with _unit_of_work():
         summary = releases.release_cycle(db.session, cycle, base_url=current_app.config["BASE_URL"])
     held = (
-        f" {summary.held} held back: send them with `feedback360 reports share`."
+        f" {summary.held} held back: send {'them' if summary.held != 1 else 'it'} with"
+        " `feedback360 reports share`."
         if summary.held
         else ""
     )
