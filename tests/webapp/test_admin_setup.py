@@ -358,12 +358,12 @@ def test_anonymity_defaults_are_shown_and_below_two_is_refused(signed_in, app):
     assert response.status_code == 422
     for field in low:  # every group at once, in words
         assert _error_next_to(
-            page, field, "Threshold below 2 would show single raters&#39; answers"
+            page, field, "Enter a whole number from 2 to 50: 1 would show single raters&#39;"
         )
         assert 'value="1"' in _input(page, field)
     assert "please correct these" in page
     summary = page.split('id="setup-errors"', 1)[1].split("</div>", 1)[0]
-    assert ">Direct reports</a>: Threshold below 2" in summary  # named as on the form
+    assert ">Direct reports</a>: Enter a whole number from 2 to 50" in summary  # as labelled
     assert _cycle(app, cycle_id)["thresholds"]["peer"] == 3
 
     step(signed_in, cycle_id, "anonymity", **{**THRESHOLDS, "threshold_peer": "4"})

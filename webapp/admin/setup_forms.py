@@ -65,13 +65,11 @@ def language_label(code: str) -> str:
     return f"{name} ({code})" if name else code
 
 
-def _number(label: str, low: int, high: int) -> IntegerField:
+def _number(label: str, low: int, high: int, why: str = "") -> IntegerField:
+    message = f"Enter a whole number from {low} to {high}{why}."
     return IntegerField(
         label,
-        validators=[
-            InputRequired(f"Enter a number from {low} to {high}."),
-            NumberRange(low, high, f"Enter a number from {low} to {high}."),
-        ],
+        validators=[InputRequired(message), NumberRange(low, high, message)],
     )
 
 
@@ -133,15 +131,21 @@ class NominationsForm(FlaskForm):
 
 
 class AnonymityForm(FlaskForm):
-    """One number per group (fields ``threshold_<group>``, added below); the schema
-    refuses a peer, report or other group below 2."""
+    """One number per group (fields ``threshold_<group>``, added below); a group of
+    several raters needs at least 2, as the schema says too (the form says it for every
+    field at once)."""
 
     def thresholds(self) -> dict[str, int]:
         return {group: self[f"threshold_{group}"].data for group in THRESHOLD_GROUPS}
 
 
 for _group, _label in THRESHOLD_GROUPS.items():
-    setattr(AnonymityForm, f"threshold_{_group}", _number(_label, 1, 50))
+    _pooled = _group not in ("self", "manager")
+    setattr(
+        AnonymityForm,
+        f"threshold_{_group}",
+        _number(_label, 2 if _pooled else 1, 50, ": 1 would show single raters' answers" if _pooled else ""),
+    )
 
 
 def _in_future(form: FlaskForm, field: DateField) -> None:
