@@ -140,12 +140,12 @@ class AnonymityForm(FlaskForm):
 
 
 for _group, _label in THRESHOLD_GROUPS.items():
-    _pooled = _group not in ("self", "manager")
-    setattr(
-        AnonymityForm,
-        f"threshold_{_group}",
-        _number(_label, 2 if _pooled else 1, 50, ": 1 would show single raters' answers" if _pooled else ""),
+    _field = (
+        _number(_label, 1, 50)
+        if _group in ("self", "manager")
+        else _number(_label, 2, 50, ": 1 would show single raters' answers")
     )
+    setattr(AnonymityForm, f"threshold_{_group}", _field)
 
 
 def _in_future(form: FlaskForm, field: DateField) -> None:
