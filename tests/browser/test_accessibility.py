@@ -165,6 +165,21 @@ def test_every_console_page(page, world, live_server):
     assert clipped == []
 
 
+def test_console_pages_fit_a_phone(context_factory, world, live_server):
+    """HR on a phone: the menu wraps, wide tables scroll in their own box."""
+    phone = context_factory(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = phone.new_page()
+    page.goto(f"{live_server.url}/admin/login")
+    page.get_by_label("Email").fill(ADMIN_EMAIL)
+    page.get_by_label("Password").fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/admin/?$"))
+    for path in ("/admin/", "/admin/people", "/admin/banks", "/admin/audit"):
+        page.goto(live_server.url + path)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, (path, width)
+
+
 @pytest.mark.parametrize("which", ["survey", "report"])
 def test_pages_from_emailed_links_fit_a_phone(context_factory, world, which):
     """On a 390 px wide phone nothing widens the page: wide tables scroll in their own
